@@ -1,0 +1,76 @@
+"""The Task: what a seed row is, how it is prompted, and how an answer to it is judged.
+
+A task is a declarative value (as in lm-evaluation-harness): names of its data columns, a
+default hub dataset, and pure functions for final-answer extraction and checking. Loading lives
+in `ray_asd.tasks.loading`; the built-in tasks in `ray_asd.tasks.builtin`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+# Every loaded table has these columns, in this order (DESIGN section 3: tables move as columns).
+TABLE_COLUMNS = ("id", "source_row", "question", "answer")
+
+
+@dataclass(frozen=True)
+class HubDataset:
+    """Where a task's data lives on the Hugging Face hub by default."""
+
+    path: str
+    config: str | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A seed task.
+
+    Attributes:
+        name: registry name, e.g. ``"gsm8k"``.
+        version: bumped whenever extraction or checking changes, so results stay comparable.
+        question_column: default name of the question column in source data.
+        answer_column: default name of the reference answer column.
+        answer_format: one sentence telling a model how to state its final answer; teacher
+            prompts include it and the task's extractor reads exactly that format.
+        extract: the final answer of a model output or a reference answer, as a string, or
+            None when there is none.
+        is_correct: ``(question, output, reference_answer) -> bool``, the task's checker.
+        hub: the default hub dataset, if the task has a standard one.
+        builtin: ``split -> table``, the task's own data, made without files or network.
+        read_file: a task-specific file format (``path -> table``) tried before the generic
+            readers, e.g. the Tree-of-Thoughts CSV of Game of 24 which has no answer column.
+        verify: ``(question, answer) -> bool``, an independent check that a (synthetic)
+            item is self-consistent, for tasks where one exists (Game of 24).
+    """
+
+    name: str
+    version: int
+    question_column: str
+    answer_column: str
+    answer_format: str
+    extract: Callable[[str], str | None]
+    is_correct: Callable[[str, str, str], bool]
+    hub: HubDataset | None = None
+    builtin: Callable[[str], pd.DataFrame] | None = None
+    read_file: Callable[[Path], pd.DataFrame | None] | None = None
+    verify: Callable[[str, str], bool] | None = None
+
+    def prompt(self, question: str) -> str:
+        """The student's prompt for a question (plain, no chat template: see STACK-NOTES)."""
+        return f"Question: {question}\nAnswer:"
+
+
+def compare_finals(
+    extract: Callable[[str], str | None], equal: Callable[[str, str], bool]
+) -> Callable[[str, str, str], bool]:
+    """A checker that extracts both final answers and compares them; the question is unused."""
+
+    def is_correct(question: str, output: str, reference: str) -> bool:
+        predicted, expected = extract(output), extract(reference)
+        return predicted is not None and expected is not None and equal(predicted, expected)
+
+    return is_correct

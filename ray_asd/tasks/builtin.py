@@ -1,0 +1,222 @@
+"""The built-in tasks: gsm8k, math, game24 and generic, and the registry that names them."""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import inspect
+import re
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import pandas as pd
+
+from ray_asd.errors import ConfigError, DataError
+from ray_asd.tasks import game24
+from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Task, compare_finals
+from ray_asd.tasks.latex import extract_boxed, latex_equal
+from ray_asd.tasks.numeric import extract_number, numbers_equal
+
+_FINAL_MARKER = "####"
+_ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", flags=re.IGNORECASE)
+
+
+def gsm8k_task() -> Task:
+    """Grade-school math word problems; reference solutions end with ``#### <number>``."""
+    return Task(
+        name="gsm8k",
+        version=1,
+        question_column="question",
+        answer_column="answer",
+        answer_format="End with a final line of the form '#### <number>'.",
+        extract=extract_number,
+        is_correct=compare_finals(extract_number, numbers_equal),
+        hub=HubDataset("openai/gsm8k", "main"),
+    )
+
+
+def math_task() -> Task:
+    """MATH competition problems; the final answer is the last ``\\boxed{...}``."""
+    return Task(
+        name="math",
+        version=1,
+        question_column="problem",
+        answer_column="solution",
+        answer_format="Put the final answer in \\boxed{}.",
+        extract=extract_boxed,
+        is_correct=compare_finals(extract_boxed, latex_equal),
+        hub=HubDataset("DigitalLearningGmbH/MATH-lighteval", "default"),
+    )
+
+
+def _game24_correct(question: str, output: str, reference: str) -> bool:
+    return game24.is_correct(question, output)  # any valid solution counts, not just the reference
+
+
+def game24_task() -> Task:
+    """Game of 24: make 24 from four numbers with + - * /; checked by the exact verifier."""
+    return Task(
+        name="game24",
+        version=1,
+        question_column="question",
+        answer_column="answer",
+        answer_format="End with a final line of the form 'Answer: <expression> = 24'.",
+        extract=game24.extract_expression,
+        is_correct=_game24_correct,
+        builtin=game24_builtin,
+        read_file=read_game24_csv,
+        verify=game24.is_correct,
+    )
+
+
+def game24_builtin(split: str) -> pd.DataFrame:
+    """All 1362 solvable puzzles, one solution each; every fifth one (by sorted order) is test."""
+    splits = {"all": lambda i: True, "train": lambda i: i % 5 != 4, "test": lambda i: i % 5 == 4}
+    if split not in splits:
+        raise DataError(f"game24 built-in data: unknown split {split!r}; use one of {sorted(splits)}")
+    keep = splits[split]
+    records = [
+        {
+            "id": "24:" + "-".join(map(str, numbers)),
+            "source_row": index + 1,
+            "question": " ".join(map(str, numbers)),
+            "answer": game24.solution_text(solution),
+        }
+        for index, (numbers, solution) in enumerate(_solvable())
+        if keep(index)
+    ]
+    return pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+
+
+@cache
+def _solvable() -> tuple[tuple[tuple[int, int, int, int], game24.Solution], ...]:
+    return tuple(game24.all_solvable_puzzles())
+
+
+def read_game24_csv(path: Path) -> pd.DataFrame | None:
+    """Reads the Tree-of-Thoughts ``24.csv`` (``Rank,Puzzles,...``), keeping its difficulty order.
+
+    The file has no solutions: each reference answer comes from the project's solver, and an
+    unsolvable puzzle gets an empty answer (which `ray-asd data check` reports). Returns None
+    for any other file, which then goes to the generic readers.
+    """
+    if path.suffix.lower() != ".csv":
+        return None
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if "Puzzles" not in (reader.fieldnames or []):
+            return None
+        records = []
+        for number, row in enumerate(reader, start=1):
+            numbers = game24.parse_puzzle(row.get("Puzzles") or "")
+            if numbers is None or not all(n in game24.CARD_VALUES for n in numbers):
+                raise DataError(
+                    f"{path}: row {number}: column 'Puzzles' must hold four numbers in 1..13, "
+                    f"got {row.get('Puzzles')!r}"
+                )
+            solution = game24.solve(numbers)
+            records.append(
+                {
+                    "id": row.get("Rank") or str(number),
+                    "source_row": number,
+                    "question": " ".join(map(str, sorted(numbers))),  # a multiset: sorted is canonical
+                    "answer": game24.solution_text(solution) if solution else "",
+                }
+            )
+    return pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+
+
+def extract_final_line(text: str) -> str | None:
+    """The text after the first ``####``, else the last non-empty line less an "Answer:" prefix."""
+    if _FINAL_MARKER in text:
+        final = text.split(_FINAL_MARKER, 1)[1].split("\n", 1)[0]
+    else:
+        lines = [line for line in text.splitlines() if line.strip()]
+        final = _ANSWER_PREFIX.sub("", lines[-1].strip()) if lines else ""
+    final = final.strip()
+    return final or None
+
+
+def _normalise_text(text: str) -> str:
+    return " ".join(text.casefold().strip().strip("$").rstrip(".").split())
+
+
+def exact_equal(predicted: str, reference: str) -> bool:
+    """Equality up to case, surrounding whitespace, ``$`` and a final full stop."""
+    return _normalise_text(predicted) == _normalise_text(reference)
+
+
+_CHOICE = re.compile(r"\(([A-Ja-j])\)|(?<![\w'])([A-J])(?![\w'])")
+
+
+def extract_choice(text: str) -> str | None:
+    """The multiple-choice letter (A-J) of an answer: the last ``(x)`` or standalone capital."""
+    final = extract_final_line(text)
+    if final is None:
+        return None
+    letters = [m.group(1) or m.group(2) for m in _CHOICE.finditer(final)]
+    return letters[-1].upper() if letters else None
+
+
+def _math_final(text: str) -> str | None:
+    return extract_boxed(text) or extract_final_line(text)
+
+
+GENERIC_CHECKERS: dict[str, tuple[Callable[[str], str | None], Callable[[str, str], bool]]] = {
+    "exact": (extract_final_line, exact_equal),
+    "numeric": (extract_number, numbers_equal),
+    "math": (_math_final, latex_equal),
+    "choice": (extract_choice, str.__eq__),
+}
+
+
+def generic_task(checker: str = "exact") -> Task:
+    """Any question/answer data; the answer column holds the final answer itself.
+
+    Args:
+        checker: one of GENERIC_CHECKERS: ``exact`` text, ``numeric`` value, ``math``
+            (math-verify) or ``choice`` (a letter A-J).
+    """
+    if checker not in GENERIC_CHECKERS:
+        raise ConfigError(f"task generic: unknown checker {checker!r}{_suggest(checker, GENERIC_CHECKERS)}")
+    extract, equal = GENERIC_CHECKERS[checker]
+    return Task(
+        name="generic",
+        version=1,
+        question_column="question",
+        answer_column="answer",
+        answer_format="End with a final line of the form '#### <answer>'.",
+        extract=extract,
+        is_correct=compare_finals(extract, equal),
+    )
+
+
+TASKS: dict[str, Callable[..., Task]] = {
+    "gsm8k": gsm8k_task,
+    "math": math_task,
+    "game24": game24_task,
+    "generic": generic_task,
+}
+
+
+def _suggest(name: str, choices: dict[str, object]) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return f"{hint} (known: {', '.join(sorted(choices))})"
+
+
+def make_task(name: str, **params: str) -> Task:
+    """The registered task ``name`` built with ``params``.
+
+    Raises:
+        ConfigError: unknown task name (with close matches) or a parameter it does not take.
+    """
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}{_suggest(name, TASKS)}")
+    factory = TASKS[name]
+    accepted = inspect.signature(factory).parameters
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"task {name!r}: unknown parameter(s) {unknown} (accepted: {sorted(accepted) or 'none'})")
+    return factory(**params)

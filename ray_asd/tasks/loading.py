@@ -1,0 +1,188 @@
+"""Loading seed and test tables from local files, the Hugging Face hub, or a task's own data.
+
+Every loader returns a pandas table with TABLE_COLUMNS. Problems in the data raise DataError
+with one line naming the file, the row (line number for JSONL, data row for CSV/Parquet) and
+the column, so a user can fix their file without guessing.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ray_asd.errors import DataError
+from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Task
+
+SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+
+
+class DataSource(BaseModel):
+    """Where a task's rows come from: a local file, a hub dataset, or the task's own data.
+
+    With neither ``path`` nor ``hub`` set, the task's built-in data is used if it has any,
+    else its default hub dataset.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: Path | None = None
+    hub: str | None = Field(None, description="Hugging Face dataset id, or a local dataset folder")
+    hub_config: str | None = Field(None, description="dataset configuration name, e.g. 'main'")
+    revision: str | None = None
+    split: str = "train"
+    question_column: str | None = Field(None, description="default: the task's")
+    answer_column: str | None = Field(None, description="default: the task's")
+    id_column: str | None = Field(None, description="default: the row number")
+    limit: int | None = Field(None, ge=1, description="keep the first N rows")
+
+    @model_validator(mode="after")
+    def _one_origin(self) -> DataSource:
+        if self.path is not None and self.hub is not None:
+            raise ValueError("give either 'path' or 'hub', not both")
+        return self
+
+
+def load_table(task: Task, source: DataSource) -> pd.DataFrame:
+    """Loads ``source`` for ``task`` into a table with columns TABLE_COLUMNS.
+
+    Raises:
+        DataError: the file is missing, empty, malformed, or lacks a needed column or value.
+    """
+    if source.path is not None:
+        table = _load_file(task, source, source.path)
+    elif source.hub is not None or task.builtin is None:
+        table = _load_hub(task, source)
+    else:
+        table = task.builtin(source.split)
+    if source.limit is not None:
+        table = table.head(source.limit).reset_index(drop=True)
+    return table
+
+
+def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    kind = SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(SUFFIXES)}")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: the file is empty")
+    if task.read_file is not None:
+        special = task.read_file(path)
+        if special is not None:
+            return special
+    try:
+        if kind == "jsonl":
+            rows, numbers = _read_jsonl(path)
+        elif kind == "csv":
+            rows, numbers = _read_csv(path)
+        else:
+            rows = pd.read_parquet(path).to_dict(orient="records")
+            numbers = list(range(1, len(rows) + 1))
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
+        raise DataError(f"{path}: cannot read as {kind} ({error})") from None
+    where = "line" if kind == "jsonl" else "row"
+    if not rows:
+        raise DataError(f"{path}: the file has no data rows")
+    return _to_table(task, source, rows, numbers, origin=str(path), where=where)
+
+
+def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    rows, numbers = [], []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+            numbers.append(number)
+    return rows, numbers
+
+
+def _read_csv(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = []
+        for row in reader:
+            if None in row:  # DictReader files surplus fields under the key None
+                raise DataError(
+                    f"{path}: row {len(rows) + 1}: more fields than the header's "
+                    f"{len(reader.fieldnames or [])}"
+                )
+            rows.append(row)
+    return rows, list(range(1, len(rows) + 1))
+
+
+def _load_hub(task: Task, source: DataSource) -> pd.DataFrame:
+    hub = HubDataset(source.hub, source.hub_config) if source.hub else task.hub
+    if hub is None:
+        raise DataError(f"task {task.name!r} has no built-in or default hub data; give a path or a hub id")
+    config = source.hub_config or hub.config
+    import datasets  # heavy import (~2 s); only this path needs it
+
+    origin = f"hub dataset {hub.path}" + (f" ({config})" if config else "") + f" split {source.split!r}"
+    try:
+        dataset = datasets.load_dataset(hub.path, config, split=source.split, revision=source.revision)
+    except Exception as error:  # the hub raises many types; the user needs the message
+        raise DataError(f"{origin}: could not load ({type(error).__name__}: {error})") from None
+    rows = dataset.to_list()
+    if not rows:
+        raise DataError(f"{origin}: no rows")
+    return _to_table(task, source, rows, list(range(1, len(rows) + 1)), origin=origin, where="row")
+
+
+def _to_table(
+    task: Task,
+    source: DataSource,
+    rows: list[dict[str, Any]],
+    numbers: list[int],
+    *,
+    origin: str,
+    where: str,
+) -> pd.DataFrame:
+    """Maps the source's columns onto TABLE_COLUMNS, checking every row has a text value."""
+    columns = {
+        "question": source.question_column or task.question_column,
+        "answer": source.answer_column or task.answer_column,
+    }
+    if source.id_column:
+        columns["id"] = source.id_column
+    present = set(rows[0])
+    for role, column in columns.items():
+        if column not in present:
+            raise DataError(
+                f"{origin}: {where} {numbers[0]}: no {role} column {column!r} "
+                f"(columns: {', '.join(map(str, rows[0]))}); set {role}_column"
+            )
+    records = []
+    for row, number in zip(rows, numbers, strict=True):
+        values = {}
+        for role, column in columns.items():
+            value = row.get(column)
+            if isinstance(value, int | float) and not isinstance(value, bool) and role != "question":
+                value = str(value)  # numeric answers/ids in JSON or Parquet
+            if not isinstance(value, str):
+                found = "missing" if value is None else f"a {type(value).__name__}"
+                raise DataError(f"{origin}: {where} {number}: column {column!r} is {found}, expected text")
+            values[role] = value
+        records.append(
+            {"id": values.get("id", str(number)), "source_row": number, **{k: values[k] for k in ("question", "answer")}}
+        )
+    table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+    repeated = table[table["id"].duplicated()]
+    if not repeated.empty:
+        first = repeated.iloc[0]
+        raise DataError(f"{origin}: {where} {first['source_row']}: id {first['id']!r} repeats an earlier row's")
+    return table
