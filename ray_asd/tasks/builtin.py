@@ -19,7 +19,9 @@ from ray_asd.tasks.latex import extract_boxed, latex_equal
 from ray_asd.tasks.numeric import extract_number, numbers_equal
 
 _FINAL_MARKER = "####"
-_ANSWER_PREFIX = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", flags=re.IGNORECASE)
+_ANSWER_PREFIX = re.compile(
+    r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*[:=]?|[:=])\s*", flags=re.IGNORECASE
+)
 
 
 def gsm8k_task() -> Task:
@@ -74,7 +76,9 @@ def game24_builtin(split: str) -> pd.DataFrame:
     """All 1362 solvable puzzles, one solution each; every fifth one (by sorted order) is test."""
     splits = {"all": lambda i: True, "train": lambda i: i % 5 != 4, "test": lambda i: i % 5 == 4}
     if split not in splits:
-        raise DataError(f"game24 built-in data: unknown split {split!r}; use one of {sorted(splits)}")
+        raise DataError(
+            f"game24 built-in data: unknown split {split!r}; use one of {sorted(splits)}"
+        )
     keep = splits[split]
     records = [
         {
@@ -120,7 +124,9 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
                 {
                     "id": row.get("Rank") or str(number),
                     "source_row": number,
-                    "question": " ".join(map(str, sorted(numbers))),  # a multiset: sorted is canonical
+                    "question": " ".join(
+                        map(str, sorted(numbers))
+                    ),  # a multiset: sorted is canonical
                     "answer": game24.solution_text(solution) if solution else "",
                 }
             )
@@ -179,7 +185,9 @@ def generic_task(checker: str = "exact") -> Task:
             (math-verify) or ``choice`` (a letter A-J).
     """
     if checker not in GENERIC_CHECKERS:
-        raise ConfigError(f"task generic: unknown checker {checker!r}{_suggest(checker, GENERIC_CHECKERS)}")
+        raise ConfigError(
+            f"task generic: unknown checker {checker!r}{_suggest(checker, GENERIC_CHECKERS)}"
+        )
     extract, equal = GENERIC_CHECKERS[checker]
     return Task(
         name="generic",
@@ -218,5 +226,8 @@ def make_task(name: str, **params: str) -> Task:
     accepted = inspect.signature(factory).parameters
     unknown = sorted(set(params) - set(accepted))
     if unknown:
-        raise ConfigError(f"task {name!r}: unknown parameter(s) {unknown} (accepted: {sorted(accepted) or 'none'})")
+        raise ConfigError(
+            f"task {name!r}: unknown parameter(s) {unknown} "
+            f"(accepted: {sorted(accepted) or 'none'})"
+        )
     return factory(**params)

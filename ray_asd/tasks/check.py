@@ -57,7 +57,12 @@ def _excerpt(text: str) -> str:
 
 
 def check_table(
-    task: Task, table: pd.DataFrame, origin: str, *, max_failures: int = 5, compare_builtin: bool = False
+    task: Task,
+    table: pd.DataFrame,
+    origin: str,
+    *,
+    max_failures: int = 5,
+    compare_builtin: bool = False,
 ) -> DataCheckReport:
     """Extracts and self-checks every reference answer of ``table``.
 
@@ -88,7 +93,10 @@ def check_table(
             report.failures.append(Failure(row.source_row, row.id, reason, _excerpt(row.answer)))
         if time.monotonic() - last_progress > PROGRESS_SECONDS:
             last_progress = time.monotonic()
-            print(f"[data check] {i}/{len(table)} rows, {last_progress - started:.0f} s", file=sys.stderr)
+            print(
+                f"[data check] {i}/{len(table)} rows, {last_progress - started:.0f} s",
+                file=sys.stderr,
+            )
     if compare_builtin and task.builtin is not None:
         builtin = {_question_key(q) for q in task.builtin("all")["question"]}
         checked = {_question_key(q) for q in table["question"]}
@@ -118,7 +126,10 @@ def format_report(report: DataCheckReport) -> str:
         lines.append(f"  built-in questions absent:  {report.builtin_missing}")
     if report.failures:
         lines.append(f"  first {len(report.failures)} of {report.n_failures} failing rows:")
-        lines += [f"    row {f.source_row} (id {f.id}): {f.reason}: {f.answer_excerpt!r}" for f in report.failures]
+        lines += [
+            f"    row {f.source_row} (id {f.id}): {f.reason}: {f.answer_excerpt!r}"
+            for f in report.failures
+        ]
     else:
         lines.append("  OK: every reference answer extracts and self-checks")
     return "\n".join(lines)

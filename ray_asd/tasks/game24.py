@@ -53,7 +53,9 @@ class Solution:
 
 
 def _format(value: Fraction) -> str:
-    return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return (
+        str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    )
 
 
 def _apply(op: str, a: Fraction, b: Fraction) -> Fraction | None:
@@ -167,7 +169,9 @@ def all_solvable_puzzles() -> list[tuple[tuple[int, int, int, int], Solution]]:
 
 def solution_text(solution: Solution) -> str:
     """The reference answer format: one line per operation, then ``Answer: expr = 24``."""
-    lines = [f"{_format(s.left)} {s.op} {_format(s.right)} = {_format(s.value)}" for s in solution.steps]
+    lines = [
+        f"{_format(s.left)} {s.op} {_format(s.right)} = {_format(s.value)}" for s in solution.steps
+    ]
     return "\n".join([*lines, f"Answer: {solution.expression} = {TARGET}"])
 
 

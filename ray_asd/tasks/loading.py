@@ -105,7 +105,9 @@ def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
             except json.JSONDecodeError as error:
                 raise DataError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
             if not isinstance(row, dict):
-                raise DataError(f"{path}: line {number}: expected a JSON object, got {type(row).__name__}")
+                raise DataError(
+                    f"{path}: line {number}: expected a JSON object, got {type(row).__name__}"
+                )
             rows.append(row)
             numbers.append(number)
     return rows, numbers
@@ -128,13 +130,19 @@ def _read_csv(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
 def _load_hub(task: Task, source: DataSource) -> pd.DataFrame:
     hub = HubDataset(source.hub, source.hub_config) if source.hub else task.hub
     if hub is None:
-        raise DataError(f"task {task.name!r} has no built-in or default hub data; give a path or a hub id")
+        raise DataError(
+            f"task {task.name!r} has no built-in or default hub data; give a path or a hub id"
+        )
     config = source.hub_config or hub.config
     import datasets  # heavy import (~2 s); only this path needs it
 
-    origin = f"hub dataset {hub.path}" + (f" ({config})" if config else "") + f" split {source.split!r}"
+    origin = (
+        f"hub dataset {hub.path}" + (f" ({config})" if config else "") + f" split {source.split!r}"
+    )
     try:
-        dataset = datasets.load_dataset(hub.path, config, split=source.split, revision=source.revision)
+        dataset = datasets.load_dataset(
+            hub.path, config, split=source.split, revision=source.revision
+        )
     except Exception as error:  # the hub raises many types; the user needs the message
         raise DataError(f"{origin}: could not load ({type(error).__name__}: {error})") from None
     rows = dataset.to_list()
@@ -171,18 +179,30 @@ def _to_table(
         values = {}
         for role, column in columns.items():
             value = row.get(column)
-            if isinstance(value, int | float) and not isinstance(value, bool) and role != "question":
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and role != "question"
+            ):
                 value = str(value)  # numeric answers/ids in JSON or Parquet
             if not isinstance(value, str):
                 found = "missing" if value is None else f"a {type(value).__name__}"
-                raise DataError(f"{origin}: {where} {number}: column {column!r} is {found}, expected text")
+                raise DataError(
+                    f"{origin}: {where} {number}: column {column!r} is {found}, expected text"
+                )
             values[role] = value
         records.append(
-            {"id": values.get("id", str(number)), "source_row": number, **{k: values[k] for k in ("question", "answer")}}
+            {
+                "id": values.get("id", str(number)),
+                "source_row": number,
+                **{k: values[k] for k in ("question", "answer")},
+            }
         )
     table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
     repeated = table[table["id"].duplicated()]
     if not repeated.empty:
         first = repeated.iloc[0]
-        raise DataError(f"{origin}: {where} {first['source_row']}: id {first['id']!r} repeats an earlier row's")
+        raise DataError(
+            f"{origin}: {where} {first['source_row']}: id {first['id']!r} repeats an earlier row's"
+        )
     return table

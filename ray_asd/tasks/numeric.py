@@ -25,7 +25,7 @@ NUMBER = re.compile(
 _CALCULATOR = re.compile(r"<<[^<>]*>>")
 _MARKER = "####"
 # "the answer is 18", "Answer: 18", "final answer = 18": the number right after the phrase.
-_ANSWER_PHRASE = re.compile(r"answer\s*(?:is|:|=)\s*", flags=re.IGNORECASE)
+_ANSWER_PHRASE = re.compile(r"answer\s*(?:is\s*[:=]?|[:=])\s*", flags=re.IGNORECASE)
 
 
 def parse_number(text: str) -> Fraction | None:
@@ -73,10 +73,9 @@ def extract_number(text: str) -> str | None:
     if not lines:
         return None
     last = lines[-1]
-    phrase = None
-    for phrase in _ANSWER_PHRASE.finditer(last):
-        pass  # keep the last phrase of the line
-    if phrase is not None:
+    phrases = list(_ANSWER_PHRASE.finditer(last))
+    if phrases:
+        phrase = phrases[-1]
         match = NUMBER.match(last, phrase.end())
         if match is not None:
             return match.group(0).strip()

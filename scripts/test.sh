@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Set everything up (scripts/setup.sh) and run the checks CI runs: ruff, then the test suite.
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k game24 -x`.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+"$root/scripts/setup.sh"
+venv=${RAY_ASD_VENV:-$root/.venv}
+cd "$root"
+"$venv/bin/ruff" check .
+# Tests must pass offline: nothing may reach a model or dataset hub.
+HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 "$venv/bin/python" -m pytest "$@"

@@ -1,0 +1,226 @@
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ray_asd.errors import DataError
+from ray_asd.tasks import TABLE_COLUMNS, DataSource, load_table, make_task
+
+ROWS = [
+    {"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"},
+    {"question": "What is 10 - 4?", "answer": "10 - 4 = 6\n#### 6"},
+    {"question": "What is 3 * 7?", "answer": "3 * 7 = 21\n#### 21"},
+]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def gsm8k():
+    return make_task("gsm8k")
+
+
+def test_jsonl(tmp_path: Path, gsm8k) -> None:
+    table = load_table(gsm8k, DataSource(path=write_jsonl(tmp_path / "seeds.jsonl", ROWS)))
+    assert list(table.columns) == list(TABLE_COLUMNS)
+    assert table["question"].tolist() == [r["question"] for r in ROWS]
+    assert table["id"].tolist() == ["1", "2", "3"]
+    assert table["source_row"].tolist() == [1, 2, 3]
+
+
+def test_jsonl_blank_lines_are_skipped_and_lines_keep_their_numbers(tmp_path: Path, gsm8k) -> None:
+    path = tmp_path / "seeds.jsonl"
+    path.write_text(json.dumps(ROWS[0]) + "\n\n" + json.dumps(ROWS[1]) + "\n", encoding="utf-8")
+    assert load_table(gsm8k, DataSource(path=path))["source_row"].tolist() == [1, 3]
+
+
+def test_csv_and_parquet_with_column_mapping(tmp_path: Path, gsm8k) -> None:
+    frame = pd.DataFrame(
+        {
+            "uid": ["a", "b", "c"],
+            "q": [r["question"] for r in ROWS],
+            "a": [r["answer"] for r in ROWS],
+        }
+    )
+    frame.to_csv(tmp_path / "seeds.csv", index=False)
+    frame.to_parquet(tmp_path / "seeds.parquet")
+    for name in ("seeds.csv", "seeds.parquet"):
+        source = DataSource(
+            path=tmp_path / name, question_column="q", answer_column="a", id_column="uid"
+        )
+        table = load_table(gsm8k, source)
+        assert table["id"].tolist() == ["a", "b", "c"]
+        assert table["answer"].tolist() == [r["answer"] for r in ROWS]
+
+
+def test_csv_multiline_quoted_answers(tmp_path: Path, gsm8k) -> None:
+    pd.DataFrame(ROWS).to_csv(tmp_path / "seeds.csv", index=False)
+    assert load_table(gsm8k, DataSource(path=tmp_path / "seeds.csv"))["answer"][2].endswith(
+        "#### 21"
+    )
+
+
+def test_numeric_answers_become_text(tmp_path: Path) -> None:
+    task = make_task("generic", checker="numeric")
+    path = write_jsonl(
+        tmp_path / "d.jsonl",
+        [{"question": "1+1?", "answer": 2}, {"question": "half?", "answer": 0.5}],
+    )
+    assert load_table(task, DataSource(path=path))["answer"].tolist() == ["2", "0.5"]
+
+
+def test_limit(tmp_path: Path, gsm8k) -> None:
+    source = DataSource(path=write_jsonl(tmp_path / "s.jsonl", ROWS), limit=2)
+    assert len(load_table(gsm8k, source)) == 2
+
+
+def test_hub_code_path_on_a_local_dataset_folder(tmp_path: Path, gsm8k, monkeypatch) -> None:
+    # datasets.load_dataset takes a folder of split files exactly as it takes a hub id.
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "my_dataset"
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", ROWS[:2])
+    write_jsonl(folder / "test.jsonl", ROWS[2:])
+    train = load_table(gsm8k, DataSource(hub=str(folder), split="train"))
+    test = load_table(gsm8k, DataSource(hub=str(folder), split="test"))
+    assert train["question"].tolist() == [ROWS[0]["question"], ROWS[1]["question"]]
+    assert test["answer"].tolist() == [ROWS[2]["answer"]]
+    with pytest.raises(
+        DataError, match=r"hub dataset .*my_dataset split 'validation': could not load"
+    ):
+        load_table(gsm8k, DataSource(hub=str(folder), split="validation"))
+
+
+def test_task_without_builtin_data_defaults_to_its_hub_dataset(gsm8k, monkeypatch) -> None:
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        DataError, match=r"hub dataset openai/gsm8k \(main\) split 'train': could not load"
+    ):
+        load_table(gsm8k, DataSource())
+
+
+def test_generic_task_without_origin_is_an_error() -> None:
+    with pytest.raises(DataError, match="no built-in or default hub data"):
+        load_table(make_task("generic"), DataSource())
+
+
+def test_game24_tree_of_thoughts_csv(tmp_path: Path) -> None:
+    path = tmp_path / "24.csv"
+    path.write_text(
+        "Rank,Puzzles,AMT (s),Solved rate,1-sigma Mean (s),1-sigma STD (s)\n"
+        "1,1 1 4 6,4.4,99.20%,4.67,1.48\n"
+        "2,13 4 4 1,4.41,99.60%,4.68,1.45\n"
+        "3,1 1 1 1,4.45,99.20%,4.69,1.48\n",
+        encoding="utf-8",
+    )
+    task = make_task("game24")
+    table = load_table(task, DataSource(path=path))
+    assert table["id"].tolist() == ["1", "2", "3"]  # file (difficulty) order is kept
+    assert table["question"].tolist() == ["1 1 4 6", "1 4 4 13", "1 1 1 1"]
+    assert task.is_correct(table["question"][0], table["answer"][0], table["answer"][0])
+    assert table["answer"][2] == ""  # unsolvable: data check reports it
+
+
+def test_game24_jsonl_uses_generic_reader(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / "g.jsonl", [{"question": "4 6 1 1", "answer": "Answer: (4 + 6 * 1) ... "}]
+    )
+    assert load_table(make_task("game24"), DataSource(path=path))["question"][0] == "4 6 1 1"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("empty.jsonl", "", r"empty\.jsonl: the file is empty"),
+        ("blank.jsonl", "\n  \n", r"blank\.jsonl: the file has no data rows"),
+        (
+            "broken.jsonl",
+            '{"question": "a", "answer": "#### 1"}\n{"question": "b", "answer": \n',
+            r"broken\.jsonl: line 2: invalid JSON",
+        ),
+        ("list.jsonl", '["a", "b"]\n', r"list\.jsonl: line 1: expected a JSON object, got list"),
+        (
+            "nocol.jsonl",
+            '{"q": "a", "answer": "#### 1"}\n',
+            r"nocol\.jsonl: line 1: no question column 'question' \(columns: q, answer\); "
+            r"set question_column",
+        ),
+        (
+            "null.jsonl",
+            '{"question": "a", "answer": "#### 1"}\n{"question": "b", "answer": null}\n',
+            r"null\.jsonl: line 2: column 'answer' is missing, expected text",
+        ),
+        (
+            "keyless.jsonl",
+            '{"question": "a", "answer": "#### 1"}\n{"question": "b"}\n',
+            r"keyless\.jsonl: line 2: column 'answer' is missing",
+        ),
+        (
+            "nested.jsonl",
+            '{"question": {"text": "a"}, "answer": "#### 1"}\n',
+            r"nested\.jsonl: line 1: column 'question' is a dict, expected text",
+        ),
+        (
+            "short.csv",
+            "question,answer\nq1,#### 1\nq2\n",
+            r"short\.csv: row 2: column 'answer' is missing",
+        ),
+        (
+            "long.csv",
+            "question,answer\nq1,#### 1,extra\n",
+            r"long\.csv: row 1: more fields than the header's 2",
+        ),
+        ("header.csv", "question,answer\n", r"header\.csv: the file has no data rows"),
+        ("data.txt", "hello\n", r"data\.txt: unknown file type '\.txt'"),
+        ("bad.parquet", "not parquet", r"bad\.parquet: cannot read as parquet"),
+        (
+            "latin1.jsonl",
+            b'{"question": "caf\xe9", "answer": "#### 1"}\n',
+            r"latin1\.jsonl: not UTF-8 text",
+        ),
+    ],
+)
+def test_bad_files_name_file_row_and_column(
+    tmp_path: Path, gsm8k, name: str, content, message: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        load_table(gsm8k, DataSource(path=path))
+
+
+def test_missing_file(tmp_path: Path, gsm8k) -> None:
+    with pytest.raises(DataError, match=r"nope\.jsonl: no such file"):
+        load_table(gsm8k, DataSource(path=tmp_path / "nope.jsonl"))
+
+
+def test_repeated_ids(tmp_path: Path, gsm8k) -> None:
+    rows = [{**ROWS[0], "id": "x"}, {**ROWS[1], "id": "y"}, {**ROWS[2], "id": "x"}]
+    with pytest.raises(DataError, match="line 3: id 'x' repeats an earlier row's"):
+        load_table(gsm8k, DataSource(path=write_jsonl(tmp_path / "d.jsonl", rows), id_column="id"))
+
+
+def test_bad_game24_puzzle_row(tmp_path: Path) -> None:
+    path = tmp_path / "24.csv"
+    path.write_text("Rank,Puzzles\n1,1 1 4 6\n2,1 2 3 99\n", encoding="utf-8")
+    with pytest.raises(
+        DataError, match=r"24\.csv: row 2: column 'Puzzles' must hold four numbers in 1\.\.13"
+    ):
+        load_table(make_task("game24"), DataSource(path=path))
+
+
+def test_source_takes_one_origin() -> None:
+    with pytest.raises(ValueError, match="either 'path' or 'hub'"):
+        DataSource(path=Path("a.jsonl"), hub="openai/gsm8k")
+    with pytest.raises(ValueError, match="Extra inputs"):
+        DataSource(paht="a.jsonl")

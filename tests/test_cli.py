@@ -1,0 +1,154 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ray_asd.cli import main
+
+GOOD = '{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\\n#### 5"}\n'
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_check_passes_on_good_file(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "good.jsonl"
+    path.write_text(GOOD * 3, encoding="utf-8")
+    code, out, _ = run(capsys, "data", "check", "--task", "gsm8k", "--path", str(path))
+    assert code == 0
+    assert "rows:                       3" in out
+    assert "reference answers extract:  3/3 (100.0%)" in out
+    assert "OK: every reference answer extracts and self-checks" in out
+
+
+def test_check_lists_failing_rows_and_exits_1(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text(
+        GOOD + '{"question": "q", "answer": "forgot the marker"}\n' + GOOD, encoding="utf-8"
+    )
+    code, out, _ = run(capsys, "data", "check", "--task", "gsm8k", "--path", str(path))
+    assert code == 1
+    assert "row 2 (id 2): no final answer in the reference answer: 'forgot the marker'" in out
+
+
+def test_check_json(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "good.jsonl"
+    path.write_text(GOOD * 2, encoding="utf-8")
+    code, out, _ = run(capsys, "data", "check", "--task", "gsm8k", "--path", str(path), "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert (report["rows"], report["extracted"], report["self_correct"], report["n_failures"]) == (
+        2,
+        2,
+        2,
+        0,
+    )
+
+
+def test_check_builtin_game24(capsys) -> None:
+    code, out, _ = run(capsys, "data", "check", "--task", "game24", "--split", "all", "--json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["rows"] == report["self_correct"] == 1362
+
+
+def test_check_generic_with_checker_and_columns(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "mc.csv"
+    path.write_text("prompt,label\nPick one,(B)\nAnother,C\n", encoding="utf-8")
+    code, out, _ = run(
+        capsys,
+        "data",
+        "check",
+        "--task",
+        "generic",
+        "--checker",
+        "choice",
+        "--path",
+        str(path),
+        "--question-column",
+        "prompt",
+        "--answer-column",
+        "label",
+    )
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(
+    ("files", "argv", "message"),
+    [
+        (
+            {"e.jsonl": ""},
+            ["--task", "gsm8k", "--path", "{dir}/e.jsonl"],
+            "e.jsonl: the file is empty",
+        ),
+        (
+            {"b.jsonl": GOOD + "{oops\n"},
+            ["--task", "gsm8k", "--path", "{dir}/b.jsonl"],
+            "b.jsonl: line 2: invalid JSON",
+        ),
+        (
+            {"c.jsonl": '{"q": "x", "answer": "#### 1"}\n'},
+            ["--task", "gsm8k", "--path", "{dir}/c.jsonl"],
+            "c.jsonl: line 1: no question column 'question'",
+        ),
+        ({}, ["--task", "gsm8k", "--path", "{dir}/missing.jsonl"], "missing.jsonl: no such file"),
+        (
+            {},
+            ["--task", "gsm9k", "--path", "x.jsonl"],
+            "unknown task 'gsm9k'; did you mean 'gsm8k'",
+        ),
+        (
+            {},
+            ["--task", "generic", "--checker", "fuzzy", "--path", "x.jsonl"],
+            "unknown checker 'fuzzy'",
+        ),
+        (
+            {},
+            ["--task", "gsm8k", "--checker", "exact", "--path", "x.jsonl"],
+            "unknown parameter(s) ['checker']",
+        ),
+        ({}, ["--task", "generic"], "no built-in or default hub data"),
+        (
+            {"g.jsonl": GOOD},
+            ["--task", "gsm8k", "--path", "{dir}/g.jsonl", "--limit", "0"],
+            "limit: Input should be greater than or equal to 1",
+        ),
+        ({}, ["--task", "game24", "--split", "dev"], "unknown split 'dev'"),
+    ],
+)
+def test_check_errors_exit_2_with_one_line(tmp_path: Path, capsys, files, argv, message) -> None:
+    for name, content in files.items():
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    code, out, err = run(
+        capsys, "data", "check", *[a.replace("{dir}", str(tmp_path)) for a in argv]
+    )
+    assert code == 2
+    assert out == ""
+    assert err.startswith("ray-asd: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_path_and_hub_are_exclusive(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["data", "check", "--task", "gsm8k", "--path", "a.jsonl", "--hub", "openai/gsm8k"])
+    assert exit_info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    path = tmp_path / "e.jsonl"
+    path.write_text("", encoding="utf-8")
+    script = Path(sys.executable).with_name("ray-asd")
+    result = subprocess.run(
+        [str(script), "data", "check", "--task", "gsm8k", "--path", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"ray-asd: error: {path}: the file is empty"
