@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import difflib
-import inspect
 import re
 from collections.abc import Callable
 from functools import cache
@@ -13,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ray_asd.errors import ConfigError, DataError
+from ray_asd.registry import build, suggest
 from ray_asd.tasks import game24
 from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Task, compare_finals
 from ray_asd.tasks.latex import extract_boxed, latex_equal
@@ -186,7 +185,7 @@ def generic_task(checker: str = "exact") -> Task:
     """
     if checker not in GENERIC_CHECKERS:
         raise ConfigError(
-            f"task generic: unknown checker {checker!r}{_suggest(checker, GENERIC_CHECKERS)}"
+            f"task generic: unknown checker {checker!r}{suggest(checker, GENERIC_CHECKERS)}"
         )
     extract, equal = GENERIC_CHECKERS[checker]
     return Task(
@@ -208,26 +207,10 @@ TASKS: dict[str, Callable[..., Task]] = {
 }
 
 
-def _suggest(name: str, choices: dict[str, object]) -> str:
-    close = difflib.get_close_matches(name, list(choices), n=3)
-    hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
-    return f"{hint} (known: {', '.join(sorted(choices))})"
-
-
 def make_task(name: str, **params: str) -> Task:
     """The registered task ``name`` built with ``params``.
 
     Raises:
         ConfigError: unknown task name (with close matches) or a parameter it does not take.
     """
-    if name not in TASKS:
-        raise ConfigError(f"unknown task {name!r}{_suggest(name, TASKS)}")
-    factory = TASKS[name]
-    accepted = inspect.signature(factory).parameters
-    unknown = sorted(set(params) - set(accepted))
-    if unknown:
-        raise ConfigError(
-            f"task {name!r}: unknown parameter(s) {unknown} "
-            f"(accepted: {sorted(accepted) or 'none'})"
-        )
-    return factory(**params)
+    return build("task", TASKS, name, params)
