@@ -1,0 +1,103 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from ray_asd.errors import ConfigError
+from ray_asd.strategies import STRATEGIES, compose, make_strategy
+from ray_asd.strategies.selectors import Balanced, BottomK, TopK, Uniform
+
+
+def rng(seed: int = 0) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+SCORED = pd.DataFrame(
+    {
+        "id": ["s0", "s1", "s2", "s3", "s4", "s5"],
+        "answer_nll": [0.1, 0.5, 0.3, 0.2, 0.9, 0.0],
+        "reference_nll": [2.0, 1.0, 3.0, 0.5, 0.1, 4.0],
+        "correct": [True, False, True, False, True, True],
+    }
+)
+
+
+def test_loss_picks_highest_own_answer_nll_first() -> None:
+    assert make_strategy("loss").select(SCORED, 3, rng()).tolist() == [4, 1, 2]
+
+
+def test_loss_gt_picks_highest_reference_nll_first() -> None:
+    assert make_strategy("loss_gt").select(SCORED, 2, rng()).tolist() == [5, 2]
+
+
+def test_llm2llm_picks_wrong_answers_then_random_among_ties() -> None:
+    for seed in range(20):
+        picks = make_strategy("llm2llm").select(SCORED, 3, rng(seed)).tolist()
+        assert set(picks[:2]) == {1, 3}
+        assert picks[2] in {0, 2, 4, 5}
+    thirds = {make_strategy("llm2llm").select(SCORED, 3, rng(seed))[2] for seed in range(50)}
+    assert thirds == {0, 2, 4, 5}  # ties go every way, not to the first row
+
+
+def test_top_k_breaks_ties_at_random_not_by_position() -> None:
+    scores = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    firsts = {int(TopK()(scores, 1, rng(seed))[0]) for seed in range(40)}
+    assert firsts == {0, 1, 2, 3}
+
+
+def test_bottom_k() -> None:
+    assert BottomK()(np.array([3.0, 1.0, 2.0, 0.5]), 2, rng()).tolist() == [3, 1]
+
+
+def test_balanced_takes_hardest_and_easiest() -> None:
+    scores = np.array([0.0, 5.0, 1.0, 4.0, 2.0, 3.0])
+    assert Balanced()(scores, 4, rng()).tolist() == [1, 3, 0, 2]
+    assert Balanced(hard_share=0.75)(scores, 4, rng()).tolist() == [1, 3, 5, 0]
+    with pytest.raises(ValueError, match="hard_share"):
+        Balanced(hard_share=1.5)
+
+
+def test_selectors_are_deterministic_under_a_seed() -> None:
+    scores = np.random.default_rng(7).integers(0, 3, size=50).astype(float)
+    for selector in (TopK(), BottomK(), Balanced(), Uniform()):
+        assert selector(scores, 10, rng(3)).tolist() == selector(scores, 10, rng(3)).tolist()
+        assert len(set(selector(scores, 10, rng(3)).tolist())) == 10
+
+
+def test_uniform_covers_the_pool_before_repeating() -> None:
+    picks = Uniform()(np.zeros(5), 12, rng())
+    assert sorted(picks[:5].tolist()) == [0, 1, 2, 3, 4]
+    assert sorted(picks[5:10].tolist()) == [0, 1, 2, 3, 4]
+    assert len(picks) == 12
+
+
+def test_static_is_upfront_random() -> None:
+    static, random = make_strategy("static"), make_strategy("random")
+    assert static.upfront and not random.upfront
+    assert sorted(static.select(SCORED, 12, rng()).tolist()) == sorted(list(range(6)) * 2)
+
+
+def test_top_k_refuses_more_picks_than_seeds() -> None:
+    with pytest.raises(ValueError, match="cannot pick 7 of 6 seeds"):
+        make_strategy("loss").select(SCORED, 7, rng())
+
+
+def test_non_finite_scores_name_the_seed() -> None:
+    bad = SCORED.assign(answer_nll=[0.1, np.nan, 0.3, np.inf, 0.9, 0.0])
+    with pytest.raises(ValueError, match=r"non-finite scores for 2 seed\(s\), e.g. \['s1', 's3'\]"):
+        make_strategy("loss").select(bad, 2, rng())
+
+
+def test_missing_column_is_named() -> None:
+    with pytest.raises(ValueError, match=r"needs column\(s\) \['answer_nll'\]"):
+        make_strategy("loss").select(SCORED.drop(columns="answer_nll"), 2, rng())
+
+
+def test_compose_and_registry_errors() -> None:
+    strategy = compose("loss", "balanced", selector_params={"hard_share": 1.0})
+    assert strategy.name == "loss+balanced"
+    assert strategy.select(SCORED, 2, rng()).tolist() == [4, 1]
+    with pytest.raises(ConfigError, match="unknown strategy 'los'; did you mean 'loss'"):
+        make_strategy("los")
+    with pytest.raises(ConfigError, match=r"selector 'top_k': unknown parameter\(s\) \['k'\]"):
+        compose("loss", "top_k", selector_params={"k": 3})
+    assert set(STRATEGIES) == {"random", "static", "loss", "loss_gt", "llm2llm"}
