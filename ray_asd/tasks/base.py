@@ -7,6 +7,7 @@ in `ray_asd.tasks.loading`; the built-in tasks in `ray_asd.tasks.builtin`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,19 @@ class HubDataset:
 
     path: str
     config: str | None = None
+
+
+@dataclass(frozen=True)
+class Oracle:
+    """A task's programmatic teacher, for verifiable and procedural tasks.
+
+    Attributes:
+        write: ``(seed question, rng) -> new question`` of the seed's kind, or None.
+        answer: ``question -> reference answer`` in the task's format, or None.
+    """
+
+    write: Callable[[str, random.Random], str | None]
+    answer: Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -44,7 +58,8 @@ class Task:
         read_file: a task-specific file format (``path -> table``) tried before the generic
             readers, e.g. the Tree-of-Thoughts CSV of Game of 24 which has no answer column.
         verify: ``(question, answer) -> bool``, an independent check that a (synthetic)
-            item is self-consistent, for tasks where one exists (Game of 24).
+            item is self-consistent, for tasks where one exists (Game of 24, arith).
+        oracle: the task's programmatic teacher, where it has one.
     """
 
     name: str
@@ -58,6 +73,7 @@ class Task:
     builtin: Callable[[str], pd.DataFrame] | None = None
     read_file: Callable[[Path], pd.DataFrame | None] | None = None
     verify: Callable[[str, str], bool] | None = None
+    oracle: Oracle | None = None
 
     def prompt(self, question: str) -> str:
         """The student's prompt for a question (plain, no chat template: see STACK-NOTES)."""

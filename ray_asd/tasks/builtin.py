@@ -1,4 +1,4 @@
-"""The built-in tasks: gsm8k, math, game24 and generic, and the registry that names them."""
+"""The built-in tasks: gsm8k, math, game24, arith and generic, and the registry naming them."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pandas as pd
 
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.registry import build, suggest
-from ray_asd.tasks import game24
-from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Task, compare_finals
+from ray_asd.tasks import arith, game24
+from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Oracle, Task, compare_finals
 from ray_asd.tasks.latex import extract_boxed, latex_equal
 from ray_asd.tasks.numeric import extract_number, numbers_equal
 
@@ -51,6 +51,34 @@ def math_task() -> Task:
     )
 
 
+def arith_task(min_ops: int = 1, max_ops: int = 4, max_number: int = 50) -> Task:
+    """Procedural multi-step arithmetic (`ray_asd.tasks.arith`); difficulty = operations.
+
+    Args:
+        min_ops: fewest operations in a built-in problem.
+        max_ops: most operations in a built-in problem.
+        max_number: largest start value and addend in a built-in problem.
+    """
+    if not 1 <= min_ops <= max_ops or max_number < 2:
+        raise ConfigError(
+            f"task arith: need 1 <= min_ops <= max_ops and max_number >= 2, "
+            f"got min_ops={min_ops}, max_ops={max_ops}, max_number={max_number}"
+        )
+    knobs = {"min_ops": min_ops, "max_ops": max_ops, "max_number": max_number}
+    return Task(
+        name="arith",
+        version=1,
+        question_column="question",
+        answer_column="answer",
+        answer_format="End with a final line of the form '#### <number>'.",
+        extract=extract_number,
+        is_correct=compare_finals(extract_number, numbers_equal),
+        builtin=lambda split: arith.builtin_table(split, **knobs),
+        verify=arith.verify,
+        oracle=Oracle(arith.oracle_question, arith.oracle_answer),
+    )
+
+
 def _game24_correct(question: str, output: str, reference: str) -> bool:
     return game24.is_correct(question, output)  # any valid solution counts, not just the reference
 
@@ -68,6 +96,7 @@ def game24_task() -> Task:
         builtin=game24_builtin,
         read_file=read_game24_csv,
         verify=game24.is_correct,
+        oracle=Oracle(game24.oracle_question, game24.oracle_answer),
     )
 
 
@@ -203,11 +232,12 @@ TASKS: dict[str, Callable[..., Task]] = {
     "gsm8k": gsm8k_task,
     "math": math_task,
     "game24": game24_task,
+    "arith": arith_task,
     "generic": generic_task,
 }
 
 
-def make_task(name: str, **params: str) -> Task:
+def make_task(name: str, **params: object) -> Task:
     """The registered task ``name`` built with ``params``.
 
     Raises:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import itertools
+import random
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -56,6 +57,12 @@ def _format(value: Fraction) -> str:
     return (
         str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
     )
+
+
+def _operand(value: Fraction) -> str:
+    """A step's operand; fractions in parentheses so ``4 / (1/6)`` cannot read as ``(4/1)/6``."""
+    text = _format(value)
+    return text if value.denominator == 1 else f"({text})"
 
 
 def _apply(op: str, a: Fraction, b: Fraction) -> Fraction | None:
@@ -170,7 +177,8 @@ def all_solvable_puzzles() -> list[tuple[tuple[int, int, int, int], Solution]]:
 def solution_text(solution: Solution) -> str:
     """The reference answer format: one line per operation, then ``Answer: expr = 24``."""
     lines = [
-        f"{_format(s.left)} {s.op} {_format(s.right)} = {_format(s.value)}" for s in solution.steps
+        f"{_operand(s.left)} {s.op} {_operand(s.right)} = {_format(s.value)}"
+        for s in solution.steps
     ]
     return "\n".join([*lines, f"Answer: {solution.expression} = {TARGET}"])
 
@@ -260,3 +268,28 @@ def is_correct(question: str, output: str) -> bool:
     numbers = parse_puzzle(question)
     expression = extract_expression(output)
     return numbers is not None and expression is not None and is_valid_solution(numbers, expression)
+
+
+def oracle_question(seed_question: str, rng: random.Random, max_tries: int = 200) -> str | None:
+    """A new solvable puzzle near the seed: one or two of its numbers replaced.
+
+    Returns None if the seed is not a puzzle or no solvable neighbour turned up.
+    """
+    seed = parse_puzzle(seed_question)
+    if seed is None:
+        return None
+    for _ in range(max_tries):
+        numbers = list(seed)
+        for position in rng.sample(range(4), rng.choice((1, 2))):
+            numbers[position] = rng.choice(CARD_VALUES)
+        candidate = tuple(sorted(numbers))
+        if candidate != tuple(sorted(seed)) and solve(candidate) is not None:
+            return " ".join(map(str, candidate))
+    return None
+
+
+def oracle_answer(question: str) -> str | None:
+    """A worked solution (see :func:`solution_text`), or None if unsolvable or not a puzzle."""
+    numbers = parse_puzzle(question)
+    solution = solve(numbers) if numbers is not None else None
+    return None if solution is None else solution_text(solution)
