@@ -50,6 +50,9 @@ class Task:
         answer_column: default name of the reference answer column.
         answer_format: one sentence telling a model how to state its final answer; teacher
             prompts include it and the task's extractor reads exactly that format.
+        final_marker: the text that opens the final answer (``####``, ``\\boxed``, ...); a
+            generated answer is cut after the first line holding it, since what a model
+            writes after its final answer is noise (often the start of a new question).
         extract: the final answer of a model output or a reference answer, as a string, or
             None when there is none.
         is_correct: ``(question, output, reference_answer) -> bool``, the task's checker.
@@ -67,6 +70,7 @@ class Task:
     question_column: str
     answer_column: str
     answer_format: str
+    final_marker: str
     extract: Callable[[str], str | None]
     is_correct: Callable[[str, str, str], bool]
     hub: HubDataset | None = None
@@ -74,6 +78,19 @@ class Task:
     read_file: Callable[[Path], pd.DataFrame | None] | None = None
     verify: Callable[[str, str], bool] | None = None
     oracle: Oracle | None = None
+
+    def cut_after_final(self, text: str) -> str:
+        """``text`` up to the end of the first line holding ``final_marker``.
+
+        Returns ``text`` unchanged when it has no marker, or when the cut would lose the final
+        answer (a ``\\boxed{...}`` spanning lines).
+        """
+        start = text.find(self.final_marker)
+        end = text.find("\n", start) if start >= 0 else -1
+        if end < 0:
+            return text
+        cut = text[:end]
+        return cut if self.extract(cut) is not None else text
 
     def prompt(self, question: str) -> str:
         """The student's prompt for a question (plain, no chat template: see STACK-NOTES)."""

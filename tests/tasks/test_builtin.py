@@ -119,3 +119,25 @@ def test_game24_builtin_splits_partition_the_full_set() -> None:
 
 def test_prompt_format() -> None:
     assert make_task("gsm8k").prompt("What is 2+2?") == "Question: What is 2+2?\nAnswer:"
+
+
+@pytest.mark.parametrize(
+    ("task", "text", "cut"),
+    [
+        ("gsm8k", "2 + 3 = 5\n#### 5\nQuestion: next\n#### 9", "2 + 3 = 5\n#### 5"),
+        ("gsm8k", "no marker\nat all", "no marker\nat all"),
+        (
+            "game24",
+            "4 * 6 = 24\nAnswer: 4 * 6 * 1 * 1 = 24\nNow try 2 3 4 5",
+            "4 * 6 = 24\nAnswer: 4 * 6 * 1 * 1 = 24",
+        ),
+        ("math", "so $\\boxed{3}$.\nProblem: another", "so $\\boxed{3}$."),
+        (
+            "math",
+            "$\\boxed{\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}}$",
+            "$\\boxed{\\begin{pmatrix} 1 \\\\\n 2 \\end{pmatrix}}$",
+        ),
+    ],
+)
+def test_cut_after_final(task: str, text: str, cut: str) -> None:
+    assert make_task(task).cut_after_final(text) == cut
