@@ -1,0 +1,175 @@
+"""Configuration of one trial: pydantic models that a YAML file maps onto one-to-one.
+
+These models are the single home of defaults. Unknown keys and bad values are rejected with
+one line per problem naming the dotted key (``budget.per_iteration: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ray_asd.errors import ConfigError
+from ray_asd.tasks import DataSource
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TaskConfig(Section):
+    name: str = "arith"
+    params: dict[str, Any] = Field(default_factory=dict, description="task factory arguments")
+    train: DataSource = Field(default_factory=lambda: DataSource(split="train"))
+    test: DataSource = Field(default_factory=lambda: DataSource(split="test"))
+
+
+class StudentConfig(Section):
+    model: str = Field(
+        "embedded:smollm2-135m", description="hub id, local folder, embedded:, tiny:"
+    )
+    max_new_tokens: int = Field(96, ge=1, description="4-step arith answers reach ~60 tokens")
+    batch_size: int = Field(16, ge=1, description="answering and scoring batch size")
+    trust_remote_code: bool = False
+
+
+class PromptFiles(Section):
+    write_question: Path | None = None
+    answer_question: Path | None = None
+
+
+class TeacherConfig(Section):
+    backend: Literal["oracle", "transformers"] = "oracle"
+    model: str | None = Field(None, description="model of the transformers backend")
+    max_new_tokens: int = Field(256, ge=1)
+    temperature: float = Field(0.7, ge=0.0)
+    prompts: PromptFiles = Field(default_factory=PromptFiles)
+
+    @model_validator(mode="after")
+    def _model_for_llm(self) -> TeacherConfig:
+        if self.backend != "oracle" and not self.model:
+            raise ValueError(f"teacher backend {self.backend!r} needs teacher.model")
+        return self
+
+
+class StrategyConfig(Section):
+    """A named strategy (``name: loss``) or a pairing (``scorer: loss, selector: balanced``)."""
+
+    name: str | None = "loss"
+    scorer: str | None = None
+    selector: str | None = None
+    selector_params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _named_or_composed(self) -> StrategyConfig:
+        composed = self.scorer is not None or self.selector is not None
+        if composed and (self.scorer is None or self.selector is None):
+            raise ValueError("give both scorer and selector, or a strategy name")
+        return self
+
+
+class BudgetConfig(Section):
+    iterations: int = Field(3, ge=1, description="T")
+    per_iteration: int = Field(32, ge=1, description="m: accepted items per iteration")
+    warmup: int = Field(0, ge=0, description="random items trained before iteration 0, counted")
+
+
+class SeedsConfig(Section):
+    n: int = Field(64, ge=1, description="seed pool: the first n rows of task.train")
+
+
+class EvalConfig(Section):
+    n: int = Field(60, ge=1, description="test set: the first n rows of task.test")
+
+
+class TrainConfig(Section):
+    mode: Literal["retrain", "continue"] = "retrain"
+    lora_r: int = Field(16, ge=1)
+    lora_alpha: int = Field(32, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    epochs: int = Field(2, ge=1)
+    batch_size: int = Field(8, ge=1)
+
+
+class GenerationConfig(Section):
+    max_attempts: int = Field(3, ge=1, description="teacher tries per picked seed")
+    near_duplicate_threshold: float = Field(0.7, gt=0, le=1, description="n-gram Jaccard")
+    ngram: int = Field(3, ge=1)
+
+
+class TrialConfig(Section):
+    """One trial: a (strategy, student, task, seed) cell of an experiment."""
+
+    seed: int = 0
+    loss_normalisation: Literal["mean", "sum"] = Field("mean", description="of answer NLLs")
+    task: TaskConfig = Field(default_factory=TaskConfig)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    seeds: SeedsConfig = Field(default_factory=SeedsConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``key.sub=value`` overrides on a config mapping; values are parsed as YAML scalars.
+
+    Raises:
+        ConfigError: an override without ``=`` or one that descends into a non-mapping.
+    """
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {override!r}: expected key=value, e.g. budget.iterations=3")
+        node = data
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {override!r}: {part!r} is not a section")
+            node = child
+        node[leaf] = _parse_value(raw)
+    return data
+
+
+def _parse_value(raw: str) -> Any:
+    """A YAML scalar (``3``, ``true``, ``null``), or flow collection (``[a, b]``, ``{k: v}``);
+    anything else stays the raw string, so ``model=tiny:`` is the text ``tiny:``."""
+    text = raw.strip()
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, dict | list) and not text.startswith(("[", "{")):
+        return text
+    return value
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None) -> TrialConfig:
+    """Reads a YAML trial config (or the defaults when ``path`` is None) with overrides.
+
+    Raises:
+        ConfigError: unreadable YAML, or every invalid key with its problem, one per line.
+    """
+    data: Any = {}
+    if path is not None:
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise ConfigError(f"{path}: {error}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping at the top level")
+    data = apply_overrides(data, overrides or [])
+    try:
+        return TrialConfig.model_validate(data)
+    except ValidationError as error:
+        where = str(path) if path else "config"
+        problems = [
+            f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in error.errors()
+        ]
+        raise ConfigError(f"{where}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None

@@ -1,0 +1,300 @@
+"""The paper's loop for one trial (DESIGN section 2), with a checkpoint after every iteration.
+
+    for t in 0..T-1:
+        answer  the student answers every seed            parts.student_answers
+        score   the strategy's scorer rates every seed    strategy.scorer
+        select  its selector picks m seeds                strategy.selector
+        generate the teacher writes a new question per pick, then answers it; filters reject
+        train   LoRA on all accepted items so far         parts.train
+        evaluate accuracy on the test set                 parts.student_answers
+        record  metrics + checkpoint (resume continues at t + 1)
+
+No Ray here: ``TrialParts`` holds plain callables, in-process in `ray_asd.trial` and on Ray
+actors in the runner. All randomness of the loop flows from one numpy generator whose state is
+checkpointed, so a resumed trial makes exactly the picks and teacher requests an uninterrupted
+one makes, and never repeats a finished iteration's teacher calls.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ray_asd.config import TrialConfig
+from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
+from ray_asd.strategies import Strategy
+from ray_asd.tasks import Task
+from ray_asd.teacher import Teacher
+
+# A table of seeds or test items -> the same rows with student_answer, answer_tokens,
+# answer_nll, correct, plus whatever further columns are named (e.g. reference_nll).
+StudentAnswers = Callable[[pd.DataFrame, tuple[str, ...]], pd.DataFrame]
+
+
+@dataclass
+class TrialParts:
+    """What the loop calls; Ray-free so that it runs in-process in tests."""
+
+    task: Task
+    strategy: Strategy
+    teacher: Teacher
+    student_answers: StudentAnswers
+    train: Callable[[pd.DataFrame, int], dict[str, float]]  # (items, t) -> train stats
+    save_student: Callable[[Path], None]
+    load_student: Callable[[Path | None], None]  # None: back to the base model
+    log: Callable[[str], None] = print
+
+
+@dataclass
+class TrialState:
+    """Everything a resumed trial needs; saved after every iteration."""
+
+    rng: np.random.Generator
+    next_iteration: int = 0
+    items: list[dict[str, Any]] = field(default_factory=list)  # accepted and rejected
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    picks: list[list[str]] = field(default_factory=list)  # seed ids per iteration
+
+    @property
+    def accepted(self) -> list[dict[str, Any]]:
+        return [item for item in self.items if item["accepted"]]
+
+
+def run_trial(
+    config: TrialConfig, parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, out: Path
+) -> pd.DataFrame:
+    """Runs (or resumes) one trial and returns its per-iteration metrics.
+
+    Args:
+        config: the trial's configuration.
+        parts: the callables that do the work.
+        pool: the seed pool (fixed for the whole trial).
+        test: the held-out test items.
+        out: the trial's folder; checkpoints live in ``out/checkpoints``.
+    """
+    state = load_checkpoint(out) or TrialState(rng=np.random.default_rng(config.seed))
+    if state.next_iteration > 0:
+        parts.log(
+            f"[trial] resuming at iteration {state.next_iteration} from {out / 'checkpoints'}"
+        )
+        parts.load_student(_latest(out) / "student")
+    else:
+        parts.load_student(None)  # the base model, whatever the student did before
+        state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={})]
+    novelty = NoveltyIndex(config.generation.ngram, config.generation.near_duplicate_threshold)
+    for question in [*pool["question"], *(item["question"] for item in state.accepted)]:
+        novelty.add(question)
+    m, iterations = config.budget.per_iteration, config.budget.iterations
+    for t in range(state.next_iteration, iterations):
+        timings: dict[str, float] = {}
+        clock = time.perf_counter()
+
+        # Answer and score: the current student on every seed (static needs no student).
+        upfront = parts.strategy.upfront
+        scored = pool if upfront else parts.student_answers(pool, parts.strategy.scorer.columns)
+        timings["answer"] = _lap(clock)
+
+        # Select: m seeds (static: the whole budget once, at t = 0).
+        n_picks = (m * iterations if t == 0 else 0) if upfront else m
+        positions = parts.strategy.select(scored, n_picks, state.rng) if n_picks else []
+        picked = pool.iloc[list(positions)]
+        state.picks.append(picked["id"].tolist())
+        timings["select"] = _lap(clock) - timings["answer"]
+
+        # Generate: the teacher writes and answers; filters keep the new, valid ones.
+        new = generate_items(config, parts, picked, state.rng, novelty, t)
+        state.items += new
+        timings["generate"] = _lap(clock) - sum(timings.values())
+
+        # Train: on all accepted items so far (static: the first m * (t + 1) of its budget).
+        accepted = state.accepted[: m * (t + 1)] if upfront else state.accepted
+        train_stats = parts.train(pd.DataFrame(accepted), t)
+        timings["train"] = _lap(clock) - sum(timings.values())
+
+        # Evaluate and record.
+        row = _evaluate(parts, test, t, len(accepted), timings)
+        row.update(
+            _generation_metrics(new, state.items),
+            **{f"train_{k}": v for k, v in train_stats.items()},
+        )
+        if parts.strategy.scorer.columns:
+            row.update(_score_stats(parts.strategy, scored))
+        state.metrics.append(row)
+        state.next_iteration = t + 1
+        save_checkpoint(out, state, parts)
+        row["seconds_checkpoint"] = _lap(clock) - sum(timings.values()) - row["seconds_eval"]
+        parts.log(format_row(row))
+    return pd.DataFrame(state.metrics)
+
+
+def generate_items(
+    config: TrialConfig,
+    parts: TrialParts,
+    picked: pd.DataFrame,
+    rng: np.random.Generator,
+    novelty: NoveltyIndex,
+    t: int,
+) -> list[dict[str, Any]]:
+    """Two-step generation for every picked seed, retried up to ``max_attempts`` times.
+
+    Returns every item the teacher produced, accepted or not, with its provenance.
+    """
+    task, teacher = parts.task, parts.teacher
+    pending = list(zip(picked["id"], picked["question"], strict=True))
+    items: list[dict[str, Any]] = []
+    for attempt in range(1, config.generation.max_attempts + 1):
+        if not pending:
+            break
+        seeds = rng.integers(0, 2**31 - 1, size=len(pending)).tolist()
+        written = teacher.write_questions(task, [q for _, q in pending], seeds)
+        to_answer = [i for i, w in enumerate(written) if w.text]
+        answered = teacher.answer_questions(
+            task, [written[i].text for i in to_answer], [seeds[i] for i in to_answer]
+        )
+        answers = dict(zip(to_answer, answered, strict=True))
+        retry = []
+        for i, (seed_id, _) in enumerate(pending):
+            question, answer = written[i].text, answers.get(i)
+            reason = reject_reason(task, question, answer.text if answer else None, novelty)
+            if reason is None:
+                novelty.add(question)
+            else:
+                retry.append(pending[i])
+            items.append(
+                {
+                    "id": f"t{t}-{len(items)}",
+                    "seed_id": seed_id,
+                    "iteration": t,
+                    "attempt": attempt,
+                    "strategy": parts.strategy.name,
+                    "teacher": teacher.model,
+                    "question": question,
+                    "answer": answer.text if answer else None,
+                    "final_answer": task.extract(answer.text) if answer and answer.text else None,
+                    "prompt_tokens": written[i].prompt_tokens
+                    + (answer.prompt_tokens if answer else 0),
+                    "completion_tokens": written[i].completion_tokens
+                    + (answer.completion_tokens if answer else 0),
+                    "accepted": reason is None,
+                    "reject_reason": None if reason is None else str(reason),
+                }
+            )
+        pending = retry
+    return items
+
+
+def _evaluate(
+    parts: TrialParts, test: pd.DataFrame, t: int, accepted: int, timings: dict[str, float]
+) -> dict[str, Any]:
+    clock = time.perf_counter()
+    answers = parts.student_answers(test, ())
+    row: dict[str, Any] = {
+        "iteration": t,
+        "n_synthetic": accepted,
+        "accuracy": float(answers["correct"].mean()),
+    }
+    row.update({f"seconds_{phase}": seconds for phase, seconds in timings.items()})
+    row["seconds_eval"] = _lap(clock)
+    if t < 0:
+        parts.log(f"[trial] base model accuracy {row['accuracy']:.3f} on {len(test)} test items")
+    return row
+
+
+def _generation_metrics(new: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, Any]:
+    reasons = Counter(item["reject_reason"] for item in new if not item["accepted"])
+    return {
+        "n_new": sum(item["accepted"] for item in new),
+        "n_rejected": sum(reasons.values()),
+        **{f"rejected_{reason}": reasons.get(str(reason), 0) for reason in RejectReason},
+        "teacher_prompt_tokens": sum(item["prompt_tokens"] for item in items),
+        "teacher_completion_tokens": sum(item["completion_tokens"] for item in items),
+    }
+
+
+def _score_stats(strategy: Strategy, scored: pd.DataFrame) -> dict[str, float]:
+    scores = np.asarray(strategy.scorer(scored), dtype=float)
+    return {
+        "score_mean": float(scores.mean()),
+        "score_std": float(scores.std()),
+        "seed_accuracy": float(scored["correct"].mean()),
+    }
+
+
+def _lap(start: float) -> float:
+    return time.perf_counter() - start
+
+
+def format_row(row: dict[str, Any]) -> str:
+    """One line of the per-iteration table printed during a trial."""
+    seconds = sum(v for k, v in row.items() if k.startswith("seconds_"))
+    return (
+        f"[trial] t={row['iteration']:>2}  items={row['n_synthetic']:>4}  "
+        f"new={row.get('n_new', 0):>3}  "
+        f"rejected={row.get('n_rejected', 0):>3}  teacher_tokens="
+        f"{row.get('teacher_prompt_tokens', 0) + row.get('teacher_completion_tokens', 0):>7}  "
+        f"accuracy={row['accuracy']:.3f}  seconds={seconds:.1f}"
+    )
+
+
+# ---- checkpoints: out/checkpoints/iter_NNN/{state.json, items.jsonl, student/} + latest ----
+
+
+def _latest(out: Path) -> Path:
+    return (
+        out / "checkpoints" / (out / "checkpoints" / "latest").read_text(encoding="utf-8").strip()
+    )
+
+
+def save_checkpoint(out: Path, state: TrialState, parts: TrialParts) -> None:
+    """Writes iteration ``state.next_iteration - 1``'s checkpoint, then points ``latest`` at it.
+
+    The pointer is replaced atomically last, so a crash mid-write leaves the previous
+    checkpoint in force.
+    """
+    name = f"iter_{state.next_iteration - 1:03d}"
+    folder = out / "checkpoints" / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    parts.save_student(folder / "student")
+    _write_jsonl(folder / "items.jsonl", state.items)
+    payload = {
+        "next_iteration": state.next_iteration,
+        "rng": state.rng.bit_generator.state,
+        "metrics": state.metrics,
+        "picks": state.picks,
+    }
+    (folder / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+    pointer = out / "checkpoints" / "latest.tmp"
+    pointer.write_text(name, encoding="utf-8")
+    os.replace(pointer, out / "checkpoints" / "latest")
+
+
+def load_checkpoint(out: Path) -> TrialState | None:
+    """The state of the latest checkpoint under ``out``, or None if there is none."""
+    if not (out / "checkpoints" / "latest").is_file():
+        return None
+    folder = _latest(out)
+    payload = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    rng = np.random.default_rng()
+    rng.bit_generator.state = payload["rng"]
+    with (folder / "items.jsonl").open(encoding="utf-8") as lines:
+        items = [json.loads(line) for line in lines]
+    return TrialState(rng, payload["next_iteration"], items, payload["metrics"], payload["picks"])
+
+
+def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    # json, not pandas: None stays None and ints stay ints, so a resumed trial sees exactly
+    # the items the interrupted one had.
+    with path.open("w", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(row) + "\n" for row in rows)
