@@ -33,6 +33,7 @@ import pandas as pd
 from ray_asd.config import TrialConfig
 from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
 from ray_asd.strategies import Strategy
+from ray_asd.strategies.selectors import Uniform
 from ray_asd.tasks import Task
 from ray_asd.teacher import Teacher
 
@@ -82,18 +83,22 @@ def run_trial(
         test: the held-out test items.
         out: the trial's folder; checkpoints live in ``out/checkpoints``.
     """
-    state = load_checkpoint(out) or TrialState(rng=np.random.default_rng(config.seed))
-    if state.next_iteration > 0:
-        parts.log(
-            f"[trial] resuming at iteration {state.next_iteration} from {out / 'checkpoints'}"
-        )
-        parts.load_student(_latest(out) / "student")
-    else:
-        parts.load_student(None)  # the base model, whatever the student did before
-        state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={})]
     novelty = NoveltyIndex(config.generation.ngram, config.generation.near_duplicate_threshold)
-    for question in [*pool["question"], *(item["question"] for item in state.accepted)]:
-        novelty.add(question)
+    state = load_checkpoint(out)
+    if state is not None:
+        parts.log(f"[trial] resuming at iteration {state.next_iteration} from {_latest(out)}")
+        parts.load_student(_latest(out) / "student")
+        for question in [*pool["question"], *(item["question"] for item in state.accepted)]:
+            novelty.add(question)
+    else:
+        state = TrialState(rng=np.random.default_rng(config.seed))
+        for question in pool["question"]:
+            novelty.add(question)
+        parts.load_student(None)  # the base model, whatever the student did before
+        state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={}, phase="base")]
+        if config.budget.warmup:
+            warm_up(config, parts, pool, test, state, novelty)
+            save_checkpoint(out, state, parts, name="warmup")
     m, iterations = config.budget.per_iteration, config.budget.iterations
     for t in range(state.next_iteration, iterations):
         timings: dict[str, float] = {}
@@ -112,12 +117,14 @@ def run_trial(
         timings["select"] = _lap(clock) - timings["answer"]
 
         # Generate: the teacher writes and answers; filters keep the new, valid ones.
-        new = generate_items(config, parts, picked, state.rng, novelty, t)
+        new = generate_items(config, parts, picked, state.rng, novelty, t, parts.strategy.name)
         state.items += new
         timings["generate"] = _lap(clock) - sum(timings.values())
 
         # Train: on all accepted items so far (static: the first m * (t + 1) of its budget).
-        accepted = state.accepted[: m * (t + 1)] if upfront else state.accepted
+        warm = [item for item in state.accepted if item["iteration"] < 0]
+        generated = [item for item in state.accepted if item["iteration"] >= 0]
+        accepted = warm + (generated[: m * (t + 1)] if upfront else generated)
         train_stats = parts.train(pd.DataFrame(accepted), t)
         timings["train"] = _lap(clock) - sum(timings.values())
 
@@ -144,6 +151,7 @@ def generate_items(
     rng: np.random.Generator,
     novelty: NoveltyIndex,
     t: int,
+    label: str,
 ) -> list[dict[str, Any]]:
     """Two-step generation for every picked seed, retried up to ``max_attempts`` times.
 
@@ -176,7 +184,7 @@ def generate_items(
                     "seed_id": seed_id,
                     "iteration": t,
                     "attempt": attempt,
-                    "strategy": parts.strategy.name,
+                    "strategy": label,
                     "teacher": teacher.model,
                     "question": question,
                     "answer": answer.text if answer else None,
@@ -193,19 +201,53 @@ def generate_items(
     return items
 
 
+def warm_up(
+    config: TrialConfig,
+    parts: TrialParts,
+    pool: pd.DataFrame,
+    test: pd.DataFrame,
+    state: TrialState,
+    novelty: NoveltyIndex,
+) -> None:
+    """Generates and trains ``budget.warmup`` items from random seeds before iteration 0.
+
+    Picking with an untrained student is uninformative (STACK-NOTES: the base model is ~96%
+    wrong); a shared warm-up makes selection meaningful. Its randomness comes from a generator
+    of its own, so every strategy of a (task, student, seed) cell gets the same warm-up items.
+    """
+    rng = np.random.default_rng([config.seed, 1])
+    positions = Uniform()(np.zeros(len(pool)), config.budget.warmup, rng)
+    state.items += generate_items(
+        config, parts, pool.iloc[list(positions)], rng, novelty, -1, "warmup"
+    )
+    accepted = state.accepted
+    clock = time.perf_counter()
+    stats = parts.train(pd.DataFrame(accepted), -1)
+    row = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, phase="warmup")
+    row.update({f"train_{k}": v for k, v in stats.items()})
+    state.metrics.append(row)
+    parts.log(format_row(row))
+
+
 def _evaluate(
-    parts: TrialParts, test: pd.DataFrame, t: int, accepted: int, timings: dict[str, float]
+    parts: TrialParts,
+    test: pd.DataFrame,
+    t: int,
+    accepted: int,
+    timings: dict[str, float],
+    phase: str = "iteration",
 ) -> dict[str, Any]:
     clock = time.perf_counter()
     answers = parts.student_answers(test, ())
     row: dict[str, Any] = {
+        "phase": phase,
         "iteration": t,
         "n_synthetic": accepted,
         "accuracy": float(answers["correct"].mean()),
     }
     row.update({f"seconds_{phase}": seconds for phase, seconds in timings.items()})
     row["seconds_eval"] = _lap(clock)
-    if t < 0:
+    if phase == "base":
         parts.log(f"[trial] base model accuracy {row['accuracy']:.3f} on {len(test)} test items")
     return row
 
@@ -255,13 +297,15 @@ def _latest(out: Path) -> Path:
     )
 
 
-def save_checkpoint(out: Path, state: TrialState, parts: TrialParts) -> None:
+def save_checkpoint(
+    out: Path, state: TrialState, parts: TrialParts, name: str | None = None
+) -> None:
     """Writes iteration ``state.next_iteration - 1``'s checkpoint, then points ``latest`` at it.
 
     The pointer is replaced atomically last, so a crash mid-write leaves the previous
     checkpoint in force.
     """
-    name = f"iter_{state.next_iteration - 1:03d}"
+    name = name or f"iter_{state.next_iteration - 1:03d}"
     folder = out / "checkpoints" / name
     if folder.exists():
         shutil.rmtree(folder)

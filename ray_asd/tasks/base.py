@@ -8,11 +8,14 @@ in `ray_asd.tasks.loading`; the built-in tasks in `ray_asd.tasks.builtin`.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
+from ray_asd.tasks.numeric import NEW_QUESTION
 
 # Every loaded table has these columns, in this order (DESIGN section 3: tables move as columns).
 TABLE_COLUMNS = ("id", "source_row", "question", "answer")
@@ -50,9 +53,9 @@ class Task:
         answer_column: default name of the reference answer column.
         answer_format: one sentence telling a model how to state its final answer; teacher
             prompts include it and the task's extractor reads exactly that format.
-        final_marker: the text that opens the final answer (``####``, ``\\boxed``, ...); a
-            generated answer is cut after the first line holding it, since what a model
-            writes after its final answer is noise (often the start of a new question).
+        final_pattern: a regular expression for the line that states the final answer
+            (``#### 18``, ``Answer: ... = 24``); a generated answer ends with the first such
+            line. None where the answer's end cannot be told (MATH boxes intermediate results).
         extract: the final answer of a model output or a reference answer, as a string, or
             None when there is none.
         is_correct: ``(question, output, reference_answer) -> bool``, the task's checker.
@@ -70,7 +73,7 @@ class Task:
     question_column: str
     answer_column: str
     answer_format: str
-    final_marker: str
+    final_pattern: str | None
     extract: Callable[[str], str | None]
     is_correct: Callable[[str, str, str], bool]
     hub: HubDataset | None = None
@@ -80,17 +83,22 @@ class Task:
     oracle: Oracle | None = None
 
     def cut_after_final(self, text: str) -> str:
-        """``text`` up to the end of the first line holding ``final_marker``.
+        """``text`` without what a model wrote after answering.
 
-        Returns ``text`` unchanged when it has no marker, or when the cut would lose the final
-        answer (a ``\\boxed{...}`` spanning lines).
+        Cuts at the end of the first line matching ``final_pattern`` and before any line
+        that starts a new question (``Question:``, ``Problem 2.``): small models often
+        ramble on into a new problem with its own final answer, which must not be graded.
         """
-        start = text.find(self.final_marker)
-        end = text.find("\n", start) if start >= 0 else -1
-        if end < 0:
-            return text
-        cut = text[:end]
-        return cut if self.extract(cut) is not None else text
+        end = len(text)
+        rambling = NEW_QUESTION.search(text)
+        if rambling is not None:
+            end = rambling.start()
+        if self.final_pattern is not None:
+            final = re.search(self.final_pattern, text[:end], flags=re.MULTILINE | re.IGNORECASE)
+            line_end = text.find("\n", final.end()) if final is not None else -1
+            if line_end >= 0:
+                end = min(end, line_end)
+        return text[:end].rstrip()
 
     def prompt(self, question: str) -> str:
         """The student's prompt for a question (plain, no chat template: see STACK-NOTES)."""

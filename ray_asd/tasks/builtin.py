@@ -15,9 +15,11 @@ from ray_asd.registry import build, suggest
 from ray_asd.tasks import arith, game24
 from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Oracle, Task, compare_finals
 from ray_asd.tasks.latex import extract_boxed, latex_equal
-from ray_asd.tasks.numeric import extract_number, numbers_equal
+from ray_asd.tasks.numeric import FINAL, extract_number, numbers_equal
 
 _FINAL_MARKER = "####"
+GSM8K_FINAL = FINAL.pattern  # "####" followed by a number
+GENERIC_FINAL = r"####[ \t]*\S"
 _ANSWER_PREFIX = re.compile(
     r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\s*[:=]?|[:=])\s*", flags=re.IGNORECASE
 )
@@ -31,7 +33,7 @@ def gsm8k_task() -> Task:
         question_column="question",
         answer_column="answer",
         answer_format="End with a final line of the form '#### <number>'.",
-        final_marker="####",
+        final_pattern=GSM8K_FINAL,
         extract=extract_number,
         is_correct=compare_finals(extract_number, numbers_equal),
         hub=HubDataset("openai/gsm8k", "main"),
@@ -46,7 +48,7 @@ def math_task() -> Task:
         question_column="problem",
         answer_column="solution",
         answer_format="Put the final answer in \\boxed{}.",
-        final_marker="\\boxed",
+        final_pattern=None,
         extract=extract_boxed,
         is_correct=compare_finals(extract_boxed, latex_equal),
         hub=HubDataset("DigitalLearningGmbH/MATH-lighteval", "default"),
@@ -73,7 +75,7 @@ def arith_task(min_ops: int = 1, max_ops: int = 4, max_number: int = 50) -> Task
         question_column="question",
         answer_column="answer",
         answer_format="End with a final line of the form '#### <number>'.",
-        final_marker="####",
+        final_pattern=GSM8K_FINAL,
         extract=extract_number,
         is_correct=compare_finals(extract_number, numbers_equal),
         builtin=lambda split: arith.builtin_table(split, **knobs),
@@ -94,7 +96,7 @@ def game24_task() -> Task:
         question_column="question",
         answer_column="answer",
         answer_format="End with a final line of the form 'Answer: <expression> = 24'.",
-        final_marker="Answer:",
+        final_pattern=game24.ANSWER_LINE,
         extract=game24.extract_expression,
         is_correct=_game24_correct,
         builtin=game24_builtin,
@@ -139,7 +141,7 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
     """
     if path.suffix.lower() != ".csv":
         return None
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         if "Puzzles" not in (reader.fieldnames or []):
             return None
@@ -185,14 +187,28 @@ def exact_equal(predicted: str, reference: str) -> bool:
     return _normalise_text(predicted) == _normalise_text(reference)
 
 
-_CHOICE = re.compile(r"\(([A-Ja-j])\)|(?<![\w'])([A-J])(?![\w'])")
+# "(c)" or a standalone capital; a bare "I" is the pronoun ("I hope it is correct"), not a choice.
+_CHOICE = re.compile(r"\(([A-Ja-j])\)|(?<![\w'])([A-HJ])(?![\w'])")
+_CHOICE_PHRASE = re.compile(r"answer\s*(?:is\s*[:=]?|[:=])", flags=re.IGNORECASE)
 
 
 def extract_choice(text: str) -> str | None:
-    """The multiple-choice letter (A-J) of an answer: the last ``(x)`` or standalone capital."""
+    """The multiple-choice letter (A-J) of an answer.
+
+    The letter after ``####``; else the first letter after the last "answer is" / "answer:"
+    phrase of the text (and on its line); else the last ``(x)`` or standalone capital of the
+    final line. A bare ``I`` counts only in parentheses.
+    """
     final = extract_final_line(text)
     if final is None:
         return None
+    scope = final if _FINAL_MARKER in text else text
+    phrases = list(_CHOICE_PHRASE.finditer(scope))
+    if phrases:
+        line = scope[phrases[-1].end() :].split("\n", 1)[0]
+        after = _CHOICE.search(line)
+        if after is not None:
+            return (after.group(1) or after.group(2)).upper()
     letters = [m.group(1) or m.group(2) for m in _CHOICE.finditer(final)]
     return letters[-1].upper() if letters else None
 
@@ -227,7 +243,7 @@ def generic_task(checker: str = "exact") -> Task:
         question_column="question",
         answer_column="answer",
         answer_format="End with a final line of the form '#### <answer>'.",
-        final_marker="####",
+        final_pattern=GENERIC_FINAL,
         extract=extract,
         is_correct=compare_finals(extract, equal),
     )

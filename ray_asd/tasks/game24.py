@@ -31,8 +31,14 @@ _OPERATORS: dict[type[ast.operator], str] = {
     ast.Mult: "*",
     ast.Div: "/",
 }
+# The line that states the final answer: "Answer: ...", "**Answer:** ...", "> answer: ...".
+ANSWER_LINE = r"^[ \t*_`>]*answer[ \t*_`]*:"
+_ANSWER_LINE = re.compile(ANSWER_LINE, flags=re.IGNORECASE | re.MULTILINE)
+_MARKDOWN = "*_`$ \t"  # emphasis, code and math marks around an answer (never inside: * is times)
 # Models write typographic operators; these are the same operations.
-_SYMBOL_NORMALISATION = str.maketrans({"×": "*", "∗": "*", "·": "*", "÷": "/", "−": "-", "–": "-"})
+_SYMBOL_NORMALISATION = str.maketrans(
+    {"×": "*", "∗": "*", "·": "*", "⋅": "*", "÷": "/", "−": "-", "–": "-", "\t": " "}
+)
 
 
 @dataclass(frozen=True)
@@ -192,20 +198,25 @@ def parse_puzzle(question: str) -> tuple[int, ...] | None:
 def extract_expression(text: str) -> str | None:
     """The final expression of a model answer.
 
-    Takes the first line after ``Answer:`` (the format the task asks for), else the last
-    non-empty line; drops a trailing ``= 24`` and sentence punctuation. The result is not yet
-    validated: :func:`evaluate_expression` does that.
+    Takes the first line that starts with ``Answer:`` (the format the task asks for; markdown
+    emphasis allowed), else the last non-empty line; drops a trailing ``= 24``, markdown and
+    sentence punctuation. The result is not yet validated: :func:`evaluate_expression` does
+    that. Overlong lines are rejected before any pattern runs on them.
     """
-    match = re.search(r"answer\s*:\s*([^\n]*)", text, flags=re.IGNORECASE)
+    match = _ANSWER_LINE.search(text)
     if match:
-        line = match.group(1)
+        line = text[match.end() :].split("\n", 1)[0]
     else:
         lines = [line for line in text.splitlines() if line.strip()]
         if not lines:
             return None
         line = lines[-1]
-    line = line.strip().rstrip(".").strip()
-    line = re.sub(r"\s*=\s*24\s*$", "", line)
+    if len(line) > 2 * MAX_EXPRESSION_CHARS:
+        return None
+    line = line.strip(_MARKDOWN).rstrip(".").strip(_MARKDOWN)
+    left, equals, right = line.rpartition("=")
+    if equals and right.strip(_MARKDOWN + ".") == str(TARGET):
+        line = left.strip(_MARKDOWN)
     return line or None
 
 

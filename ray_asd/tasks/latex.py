@@ -6,6 +6,7 @@ units and many LaTeX spellings); nothing here compares LaTeX by hand.
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import lru_cache
 
@@ -44,6 +45,34 @@ def extract_boxed(text: str) -> str | None:
     return None  # unbalanced: the output was cut off inside the box
 
 
+# Shapes that make sympy work for minutes on a dozen characters (9^{9^{9^{9}}}, 100000000!):
+# off the main thread no timeout can stop it, so they are refused up front. No MATH answer
+# has a power tower or the factorial of a four-digit number.
+_FACTORIAL_OF_LARGE = re.compile(r"\d{4,}\s*!")
+_LARGE_EXPONENT = re.compile(r"\^\s*\{?\s*\d{7,}")
+
+
+def _exponent_argument(text: str, caret: int) -> str:
+    """The argument of the ``^`` at ``caret``: a braced group or a single token."""
+    rest = text[caret + 1 :].lstrip()
+    if not rest.startswith("{"):
+        return rest[:1]
+    depth = 0
+    for i, char in enumerate(rest):
+        depth += char == "{"
+        depth -= char == "}"
+        if depth == 0:
+            return rest[: i + 1]
+    return rest
+
+
+def is_pathological(answer: str) -> bool:
+    """Whether ``answer`` has a shape known to stall sympy (see above)."""
+    if _FACTORIAL_OF_LARGE.search(answer) or _LARGE_EXPONENT.search(answer):
+        return True
+    return any("^" in _exponent_argument(answer, i) for i, char in enumerate(answer) if char == "^")
+
+
 def _timeout() -> int | None:
     # Ray actors and thread pools call from other threads, where SIGALRM cannot be used;
     # there MAX_ANSWER_CHARS is the only bound.
@@ -64,8 +93,9 @@ def latex_equal(predicted: str, reference: str) -> bool:
     """
     from math_verify import verify
 
-    if len(predicted) > MAX_ANSWER_CHARS or len(reference) > MAX_ANSWER_CHARS:
-        return False
+    for answer in (predicted, reference):
+        if len(answer) > MAX_ANSWER_CHARS or is_pathological(answer):
+            return False
     gold, answer = _parsed(reference), _parsed(predicted)
     if not gold or not answer:
         return False

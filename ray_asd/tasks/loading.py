@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -72,11 +74,10 @@ def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:
         raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(SUFFIXES)}")
     if path.stat().st_size == 0:
         raise DataError(f"{path}: the file is empty")
-    if task.read_file is not None:
-        special = task.read_file(path)
+    try:
+        special = task.read_file(path) if task.read_file is not None else None
         if special is not None:
             return special
-    try:
         if kind == "jsonl":
             rows, numbers = _read_jsonl(path)
         elif kind == "csv":
@@ -84,6 +85,8 @@ def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:
         else:
             rows = pd.read_parquet(path).to_dict(orient="records")
             numbers = list(range(1, len(rows) + 1))
+    except DataError:
+        raise
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start})") from None
     except (OSError, ValueError) as error:  # pyarrow's ArrowInvalid is a ValueError
@@ -96,7 +99,7 @@ def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:
 
 def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
     rows, numbers = [], []
-    with path.open(encoding="utf-8") as lines:
+    with path.open(encoding="utf-8-sig") as lines:  # -sig: tolerate a byte-order mark
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -114,17 +117,34 @@ def _read_jsonl(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
 
 
 def _read_csv(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:  # Excel writes a BOM
         reader = csv.DictReader(handle)
-        rows = []
-        for row in reader:
-            if None in row:  # DictReader files surplus fields under the key None
-                raise DataError(
-                    f"{path}: row {len(rows) + 1}: more fields than the header's "
-                    f"{len(reader.fieldnames or [])}"
-                )
-            rows.append(row)
+        rows: list[dict[str, Any]] = []
+        try:
+            for row in reader:
+                if None in row:  # DictReader files surplus fields under the key None
+                    raise DataError(
+                        f"{path}: row {len(rows) + 1}: more fields than the header's "
+                        f"{len(reader.fieldnames or [])}"
+                    )
+                rows.append(row)
+        except csv.Error as error:
+            raise DataError(f"{path}: row {len(rows) + 1}: {error}") from None
     return rows, list(range(1, len(rows) + 1))
+
+
+def _as_text(value: Any) -> Any:
+    """Numbers in JSON or Parquet cells as the text a person would write; NaN as missing."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float):
+        if math.isnan(value):
+            return None
+        # 18.0 -> "18"; 1e20 -> "100000000000000000000"; 1e-07 -> "0.0000001" (never "1e-07").
+        return (
+            str(int(value)) if value.is_integer() else np.format_float_positional(value, trim="-")
+        )
+    return str(value)
 
 
 def _load_hub(task: Task, source: DataSource) -> pd.DataFrame:
@@ -179,12 +199,8 @@ def _to_table(
         values = {}
         for role, column in columns.items():
             value = row.get(column)
-            if (
-                isinstance(value, int | float)
-                and not isinstance(value, bool)
-                and role != "question"
-            ):
-                value = str(value)  # numeric answers/ids in JSON or Parquet
+            if role != "question":
+                value = _as_text(value)
             if not isinstance(value, str):
                 found = "missing" if value is None else f"a {type(value).__name__}"
                 raise DataError(

@@ -141,3 +141,24 @@ def test_prompt_format() -> None:
 )
 def test_cut_after_final(task: str, text: str, cut: str) -> None:
     assert make_task(task).cut_after_final(text) == cut
+
+
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("Answer: B. I am confident.", "B"),
+        ("The answer is B, as I explained.", "B"),
+        ("Final Answer: The final answer is C. I hope it is correct.", "C"),
+        ("Answer: D\nI hope this helps", "D"),
+        ("(i) is right", "I"),  # a parenthesised i is a choice
+    ],
+)
+def test_extract_choice_ignores_the_pronoun_i(text: str, letter: str) -> None:
+    assert extract_choice(text) == letter
+
+
+def test_gsm8k_cut_ignores_markdown_headings_and_cuts_rambling() -> None:
+    task = make_task("gsm8k")
+    output = "#### Step 1\n16 - 3 = 13\n#### 13\nmore text"
+    assert task.cut_after_final(output) == "#### Step 1\n16 - 3 = 13\n#### 13"
+    assert task.cut_after_final("18 in all.\nQuestion: next?\n#### 5") == "18 in all."

@@ -160,3 +160,25 @@ def test_every_multiset_agrees_with_brute_force_on_a_sample() -> None:
     sample = list(itertools.combinations_with_replacement(range(1, 14), 4))[::37]
     for numbers in sample:
         assert (game24.solve(numbers) is not None) == brute(numbers), numbers
+
+
+@pytest.mark.parametrize(
+    "output",
+    [
+        "To find the answer: try 10 - 4 = 6.\nAnswer: (10 - 4) * (13 - 9) = 24",
+        "**Answer:** (10 - 4) * (13 - 9) = 24",
+        "**Answer: (10 - 4) * (13 - 9) = 24**",
+        "Answer: `(10 - 4) * (13 - 9) = 24`",
+        "Answer: (10 - 4)\t* (13 - 9) = 24",
+        "Answer: (10 - 4) ⋅ (13 - 9) = 24.",
+    ],
+)
+def test_answers_in_markdown_and_mid_text_mentions(output: str) -> None:
+    assert game24.is_correct("4 9 10 13", output)
+
+
+def test_long_whitespace_is_rejected_fast() -> None:
+    for n in (10_000, 200_000):
+        started = time.perf_counter()
+        assert not game24.is_correct("1 1 4 6", "Answer: 1" + " " * n + "1")
+        assert time.perf_counter() - started < 0.010

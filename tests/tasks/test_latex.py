@@ -69,3 +69,23 @@ def test_math_checking_works_off_the_main_thread() -> None:
 
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(latex_equal, "\\frac{2}{4}", "\\frac{1}{2}").result()
+
+
+@pytest.mark.parametrize(
+    "answer", ["9^{9^{9^{9}}}", "10^{10^{10^{10}}}", "100000000!", "2^{12345678}"]
+)
+def test_pathological_answers_are_refused_fast_off_the_main_thread(answer: str) -> None:
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        assert not pool.submit(latex_equal, answer, "5").result(timeout=5)
+    assert time.perf_counter() - started < 1.0
+
+
+def test_math_grades_the_last_box_not_an_intermediate_one() -> None:
+    task = make_task("math")
+    output = "First, $x = \\boxed{3}$.\nThen $y = 2x - 1 = \\boxed{5}$."
+    assert task.cut_after_final(output) == output
+    assert task.is_correct("q", task.cut_after_final(output), "\\boxed{5}")

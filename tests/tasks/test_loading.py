@@ -224,3 +224,48 @@ def test_source_takes_one_origin() -> None:
         DataSource(path=Path("a.jsonl"), hub="openai/gsm8k")
     with pytest.raises(ValueError, match="Extra inputs"):
         DataSource(paht="a.jsonl")
+
+
+def test_byte_order_mark_is_tolerated(tmp_path: Path, gsm8k) -> None:
+    (tmp_path / "bom.csv").write_text("\ufeffquestion,answer\nq,#### 1\n", encoding="utf-8")
+    (tmp_path / "bom.jsonl").write_text("\ufeff" + json.dumps(ROWS[0]) + "\n", encoding="utf-8")
+    assert load_table(gsm8k, DataSource(path=tmp_path / "bom.csv"))["question"].tolist() == ["q"]
+    assert len(load_table(gsm8k, DataSource(path=tmp_path / "bom.jsonl"))) == 1
+
+
+def test_missing_values_in_parquet_and_nan_in_json(tmp_path: Path, gsm8k) -> None:
+    pd.DataFrame({"question": ["a", "b"], "answer": ["#### 1", None]}).to_parquet(
+        tmp_path / "n.parquet"
+    )
+    with pytest.raises(DataError, match=r"n\.parquet: row 2: column 'answer' is missing"):
+        load_table(gsm8k, DataSource(path=tmp_path / "n.parquet"))
+    (tmp_path / "nan.jsonl").write_text('{"question": "a", "answer": NaN}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"nan\.jsonl: line 1: column 'answer' is missing"):
+        load_table(gsm8k, DataSource(path=tmp_path / "nan.jsonl"))
+
+
+def test_float_answers_are_written_out(tmp_path: Path) -> None:
+    rows = [{"question": "q", "answer": a} for a in (1e20, 18.0, 1e-07, 0.5)]
+    table = load_table(
+        make_task("generic", checker="numeric"),
+        DataSource(path=write_jsonl(tmp_path / "f.jsonl", rows)),
+    )
+    assert table["answer"].tolist() == ["100000000000000000000", "18", "0.0000001", "0.5"]
+
+
+def test_non_utf8_game24_csv_and_huge_csv_field(tmp_path: Path) -> None:
+    (tmp_path / "24.csv").write_bytes(b"Rank,Puzzles\n1,1 1 4 6\xe9\n")
+    with pytest.raises(DataError, match=r"24\.csv: not UTF-8 text"):
+        load_table(make_task("game24"), DataSource(path=tmp_path / "24.csv"))
+    (tmp_path / "big.csv").write_text(
+        'question,answer\nq,"' + "x" * 200_000 + '"\n', encoding="utf-8"
+    )
+    with pytest.raises(DataError, match=r"big\.csv: row 1: field larger than field limit"):
+        load_table(make_task("gsm8k"), DataSource(path=tmp_path / "big.csv"))
+
+
+def test_errors_are_not_wrapped_twice(tmp_path: Path, gsm8k) -> None:
+    (tmp_path / "b.jsonl").write_text("{oops\n", encoding="utf-8")
+    with pytest.raises(DataError) as error:
+        load_table(gsm8k, DataSource(path=tmp_path / "b.jsonl"))
+    assert str(error.value).count("b.jsonl") == 1

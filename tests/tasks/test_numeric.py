@@ -96,3 +96,30 @@ def test_extract_number(text: str, expected: str | None) -> None:
 )
 def test_numbers_equal(predicted: str, reference: str, equal: bool) -> None:
     assert numbers_equal(predicted, reference) is equal
+
+
+# Regressions from the adversarial review of the checkers.
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("The answer is 3 * 6 = 18.", "18"),  # the stated result, not the first operand
+        ("The answer is 20 - 2 = 18", "18"),
+        ("The answer is 5-3=2", "2"),
+        ("#### Step 1: eggs per day\n16 - 3 = 13\n#### 13", "13"),  # markdown heading is no answer
+        ("She has 10 - 5", "5"),  # binary minus with spaces is not a sign
+        ("####\n18", "18"),
+        ("The answer is –5", "–5"),  # en dash as a typeset minus
+        ("The answer is 18.\n\nQuestion: Tom has 3 apples and buys 5 more.", "18"),  # rambling cut
+        ("1.000.000", None),
+        ("The answer is " + "1" * 5000, None),  # degenerate output: no crash, no answer
+        ("#### " + "9" * 4400, None),
+    ],
+)
+def test_extract_number_review_cases(text: str, expected: str | None) -> None:
+    assert extract_number(text) == expected
+
+
+def test_signs_of_extracted_numbers() -> None:
+    assert parse_number("–5") == -5
+    assert parse_number("x = -5") == -5
+    assert [parse_number(x) for x in ("10 - 5", "10 -5")] == [10, 10]

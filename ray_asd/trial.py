@@ -1,0 +1,157 @@
+"""One trial in-process: build the student, teacher and strategy from a config, run the loop.
+
+This is `ray-asd trial CONFIG`; the Ray runner builds the same TrialParts with Ray Data and a
+shared teacher pool instead.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ray_asd.config import TrialConfig
+from ray_asd.errors import ConfigError
+from ray_asd.loop import TrialParts, run_trial
+from ray_asd.strategies import Strategy, compose, make_strategy
+from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL
+from ray_asd.student import Student, TrainSettings
+from ray_asd.tasks import Task, load_table, make_task
+from ray_asd.teacher import OracleTeacher, Prompts, Teacher
+
+
+def build_strategy(config: TrialConfig) -> Strategy:
+    spec = config.strategy
+    if spec.scorer is not None and spec.selector is not None:
+        return compose(
+            spec.scorer, spec.selector, name=spec.name, selector_params=spec.selector_params
+        )
+    if spec.name is None:
+        raise ConfigError("strategy: give a name or a scorer and a selector")
+    return make_strategy(spec.name)
+
+
+def build_teacher(config: TrialConfig, student: Student) -> Teacher:
+    prompts = Prompts.load(
+        config.teacher.prompts.write_question, config.teacher.prompts.answer_question
+    )
+    if config.teacher.backend == "oracle":
+        # Charged in the student's tokens: the tokens an LLM teacher of this family would use.
+        return OracleTeacher(
+            count_tokens=lambda text: len(student.tokenizer(text)["input_ids"]), prompts=prompts
+        )
+    from ray_asd.teacher.transformers import TransformersTeacher
+
+    return TransformersTeacher.load(config.teacher, prompts)
+
+
+def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str, Any]:
+    """The student-side callables of TrialParts for an in-process Student."""
+    settings = TrainSettings(
+        r=config.train.lora_r,
+        alpha=config.train.lora_alpha,
+        lr=config.train.learning_rate,
+        epochs=config.train.epochs,
+        batch_size=config.train.batch_size,
+    )
+
+    def student_answers(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+        prompts = [task.prompt(q) for q in table["question"]]
+        generations = student.answer(
+            prompts,
+            max_new_tokens=config.student.max_new_tokens,
+            batch_size=config.student.batch_size,
+        )
+        texts = [task.cut_after_final(g.text) for g in generations]
+        result = table.assign(
+            student_answer=texts,
+            answer_tokens=[g.n_tokens for g in generations],
+            **{
+                ANSWER_NLL: [
+                    g.mean_nll * (g.n_tokens if config.loss_normalisation == "sum" else 1)
+                    for g in generations
+                ]
+            },
+            **{
+                CORRECT: [
+                    task.is_correct(q, a, r)
+                    for q, a, r in zip(table["question"], texts, table["answer"], strict=True)
+                ]
+            },
+        )
+        if REFERENCE_NLL in columns:
+            result[REFERENCE_NLL] = student.nll(
+                prompts,
+                [" " + a for a in table["answer"]],
+                batch_size=config.student.batch_size,
+                reduction=config.loss_normalisation,
+                add_eos=True,  # as the own-answer NLL, which counts the EOS it generated
+            )
+        return result
+
+    def train(items: pd.DataFrame, t: int) -> dict[str, float]:
+        if config.train.mode == "retrain":
+            student.reset_adapter()
+        stats = student.train(
+            [task.prompt(q) for q in items["question"]],
+            [" " + a for a in items["answer"]],
+            TrainSettings(**{**settings.__dict__, "seed": config.seed * 1000 + t}),
+        )
+        return {
+            "steps": stats.steps,
+            "first_epoch_loss": stats.first_epoch_loss,
+            "last_epoch_loss": stats.last_epoch_loss,
+        }
+
+    def save_student(path: Path) -> None:
+        if student.has_adapter:
+            student.save_adapter(path)
+
+    def load_student(path: Path | None) -> None:
+        if path is not None and path.exists():
+            student.load_adapter(path)
+        else:  # the base model, or a checkpoint taken before any training
+            student.reset_adapter()
+
+    return {
+        "student_answers": student_answers,
+        "train": train,
+        "save_student": save_student,
+        "load_student": load_student,
+    }
+
+
+def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.DataFrame:
+    """Runs one trial in-process (resuming from ``out`` if it holds a checkpoint).
+
+    Writes ``out/config.json``, ``out/metrics.csv``, ``out/metrics.json`` and
+    ``out/items.jsonl`` (every teacher output, accepted or rejected, with provenance).
+    """
+    task = make_task(config.task.name, **config.task.params)
+    pool = load_table(task, config.task.train).head(config.seeds.n)
+    test = load_table(task, config.task.test).head(config.eval.n)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    student = Student.load(
+        config.student.model,
+        cache_dir=cache_dir,
+        trust_remote_code=config.student.trust_remote_code,
+    )
+    parts = TrialParts(
+        task=task,
+        strategy=build_strategy(config),
+        teacher=build_teacher(config, student),
+        **student_parts(config, task, student),
+    )
+    metrics = run_trial(config, parts, pool, test, out)
+    metrics.to_csv(out / "metrics.csv", index=False)
+    (out / "metrics.json").write_text(
+        json.dumps(metrics.to_dict("records"), indent=2), encoding="utf-8"
+    )
+    latest = (
+        out / "checkpoints" / (out / "checkpoints" / "latest").read_text(encoding="utf-8").strip()
+    )
+    (out / "items.jsonl").write_bytes((latest / "items.jsonl").read_bytes())
+    return metrics

@@ -1,0 +1,100 @@
+"""End-to-end trials with the tiny random-init student and the oracle teacher."""
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ray_asd.config import TrialConfig, load_config
+from ray_asd.loop import TrialParts, load_checkpoint, run_trial
+from ray_asd.student import Student
+from ray_asd.tasks import load_table, make_task
+from ray_asd.trial import build_strategy, build_teacher, student_parts
+
+OVERRIDES = [
+    "student.model=tiny:",
+    "student.max_new_tokens=16",
+    "budget.iterations=2",
+    "budget.per_iteration=4",
+    "seeds.n=8",
+    "eval.n=4",
+    "train.epochs=1",
+]
+
+
+@pytest.fixture(scope="module")
+def student(model_cache: Path) -> Student:
+    return Student.load("tiny:", cache_dir=model_cache, device="cpu")
+
+
+def make_run(
+    config: TrialConfig, student: Student, out: Path, fail_at: int | None = None
+) -> pd.DataFrame:
+    task = make_task(config.task.name)
+    pool = load_table(task, config.task.train).head(config.seeds.n)
+    test = load_table(task, config.task.test).head(config.eval.n)
+    callables = student_parts(config, task, student)
+    if fail_at is not None:  # simulate a crash inside training at iteration fail_at
+        train = callables["train"]
+
+        def crashing_train(items: pd.DataFrame, t: int) -> dict[str, float]:
+            if t == fail_at:
+                raise RuntimeError("node lost")
+            return train(items, t)
+
+        callables["train"] = crashing_train
+    teacher = build_teacher(config, student)
+    calls = {"write": 0}
+    write = teacher.write_questions
+
+    def counting_write(*args, **kwargs):
+        calls["write"] += 1
+        return write(*args, **kwargs)
+
+    teacher.write_questions = counting_write
+    parts = TrialParts(task, build_strategy(config), teacher, **callables, log=lambda _: None)
+    metrics = run_trial(config, parts, pool, test, out)
+    metrics.attrs["teacher_write_calls"] = calls["write"]
+    return metrics
+
+
+def without_timings(metrics: pd.DataFrame) -> pd.DataFrame:
+    return metrics[[c for c in metrics.columns if not c.startswith("seconds_")]]
+
+
+@pytest.mark.parametrize("strategy", ["loss", "static"])
+def test_two_iterations_end_to_end(student: Student, tmp_path: Path, strategy: str) -> None:
+    config = load_config(None, [*OVERRIDES, f"strategy.name={strategy}"])
+    started = time.perf_counter()
+    metrics = make_run(config, student, tmp_path)
+    assert time.perf_counter() - started < 60
+    assert metrics["iteration"].tolist() == [-1, 0, 1]
+    assert metrics["n_synthetic"].tolist() == [0, 4, 8]
+    items = [
+        json.loads(line) for line in (tmp_path / "checkpoints" / "iter_001" / "items.jsonl").open()
+    ]
+    accepted = [item for item in items if item["accepted"]]
+    task = make_task("arith")
+    assert all(task.verify(item["question"], item["answer"]) for item in accepted)
+    assert len({item["question"] for item in accepted}) == len(accepted)
+    assert {item["iteration"] for item in accepted} == ({0} if strategy == "static" else {0, 1})
+    tokens = metrics["teacher_prompt_tokens"].tolist()[1:]
+    # static spends its whole budget at t = 0; the others spend per iteration.
+    assert tokens[0] > 0 and (
+        tokens[1] == tokens[0] if strategy == "static" else tokens[1] > tokens[0]
+    )
+
+
+def test_resume_equals_uninterrupted(student: Student, tmp_path: Path) -> None:
+    config = load_config(None, [*OVERRIDES, "strategy.name=loss", "train.mode=continue"])
+    straight = make_run(config, student, tmp_path / "straight")
+    with pytest.raises(RuntimeError, match="node lost"):
+        make_run(config, student, tmp_path / "resumed", fail_at=1)
+    assert load_checkpoint(tmp_path / "resumed").next_iteration == 1
+    resumed = make_run(config, student, tmp_path / "resumed")
+    pd.testing.assert_frame_equal(without_timings(straight), without_timings(resumed))
+    assert resumed.attrs["teacher_write_calls"] < straight.attrs["teacher_write_calls"]
+    read = lambda run: (tmp_path / run / "checkpoints" / "iter_001" / "items.jsonl").read_text()  # noqa: E731
+    assert read("straight") == read("resumed")
