@@ -47,6 +47,40 @@ def _data_check(args: argparse.Namespace) -> int:
     return 0 if report.n_failures == 0 else 1
 
 
+def _trial(args: argparse.Namespace) -> int:
+    from ray_asd.config import load_config
+    from ray_asd.trial import run
+
+    config = load_config(args.config, args.set)
+    out = args.out or Path("runs") / (args.config.stem if args.config else "trial")
+    if not args.resume and (out / "checkpoints").exists():
+        raise ConfigError(
+            f"{out} holds an earlier trial; pass --resume to continue it or --out elsewhere"
+        )
+    metrics = run(config, out)
+    columns = [c for c in TABLE_COLUMNS if c in metrics.columns]
+    print(metrics[columns].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    print(f"results in {out}: metrics.csv, metrics.json, items.jsonl, checkpoints/")
+    return 0
+
+
+# The per-iteration table `ray-asd trial` prints at the end.
+TABLE_COLUMNS = [
+    "phase",
+    "iteration",
+    "n_synthetic",
+    "n_new",
+    "n_rejected",
+    "teacher_prompt_tokens",
+    "teacher_completion_tokens",
+    "accuracy",
+    "seconds_answer",
+    "seconds_generate",
+    "seconds_train",
+    "seconds_eval",
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `ray-asd` (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="ray-asd", description=__doc__.splitlines()[0])
@@ -77,6 +111,17 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--show", type=int, default=5, help="failing rows to list (default: 5)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")
     check.set_defaults(handler=_data_check)
+
+    trial = commands.add_parser(
+        "trial",
+        help="run one trial in-process (no Ray) and print a per-iteration table",
+        description="Runs the paper's loop for one (strategy, student, task, seed) cell.",
+    )
+    trial.add_argument("config", type=Path, nargs="?", help="trial YAML (default: all defaults)")
+    trial.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    trial.add_argument("--out", type=Path, help="output folder (default: runs/<config name>)")
+    trial.add_argument("--resume", action="store_true", help="continue the trial in --out")
+    trial.set_defaults(handler=_trial)
     return parser
 
 

@@ -139,7 +139,6 @@ def run_trial(
         state.metrics.append(row)
         state.next_iteration = t + 1
         save_checkpoint(out, state, parts)
-        row["seconds_checkpoint"] = _lap(clock) - sum(timings.values()) - row["seconds_eval"]
         parts.log(format_row(row))
     return pd.DataFrame(state.metrics)
 
@@ -310,8 +309,11 @@ def save_checkpoint(
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    clock = time.perf_counter()
     parts.save_student(folder / "student")
     _write_jsonl(folder / "items.jsonl", state.items)
+    # Recorded before state.json is written, so a resumed trial's metrics match exactly.
+    state.metrics[-1]["seconds_checkpoint"] = _lap(clock)
     payload = {
         "next_iteration": state.next_iteration,
         "rng": state.rng.bit_generator.state,

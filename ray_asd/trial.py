@@ -97,7 +97,8 @@ def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str
         stats = student.train(
             [task.prompt(q) for q in items["question"]],
             [" " + a for a in items["answer"]],
-            TrainSettings(**{**settings.__dict__, "seed": config.seed * 1000 + t}),
+            # t = -1 is the warm-up; seeds must be non-negative.
+            TrainSettings(**{**settings.__dict__, "seed": config.seed * 1000 + t + 1}),
         )
         return {
             "steps": stats.steps,

@@ -22,3 +22,17 @@ def test_cluster_yaml_schema_check_can_fail() -> None:
     config["available_node_types"]["ray.head.default"]["not_a_field"] = 1
     with pytest.raises(jsonschema.ValidationError, match="not_a_field"):
         validate_config(prepare_config(config))
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
+def test_every_config_validates(path: Path) -> None:
+    from ray_asd.config import load_config
+    from ray_asd.tasks import make_task
+    from ray_asd.trial import build_strategy
+
+    config = load_config(path)
+    make_task(config.task.name, **config.task.params)  # task and parameters exist
+    build_strategy(config)  # strategy, scorer and selector exist
+    assert path.read_text(encoding="utf-8").startswith("# ray-asd "), (
+        "a config opens with its command"
+    )
