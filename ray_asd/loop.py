@@ -216,14 +216,13 @@ def warm_up(
     """
     rng = np.random.default_rng([config.seed, 1])
     positions = Uniform()(np.zeros(len(pool)), config.budget.warmup, rng)
-    state.items += generate_items(
-        config, parts, pool.iloc[list(positions)], rng, novelty, -1, "warmup"
-    )
+    new = generate_items(config, parts, pool.iloc[list(positions)], rng, novelty, -1, "warmup")
+    state.items += new
     accepted = state.accepted
     clock = time.perf_counter()
     stats = parts.train(pd.DataFrame(accepted), -1)
     row = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, phase="warmup")
-    row.update({f"train_{k}": v for k, v in stats.items()})
+    row.update(_generation_metrics(new, state.items), **{f"train_{k}": v for k, v in stats.items()})
     state.metrics.append(row)
     parts.log(format_row(row))
 

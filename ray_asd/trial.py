@@ -138,6 +138,7 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     student = Student.load(
         config.student.model,
         cache_dir=cache_dir,
+        autocast=config.student.autocast,
         trust_remote_code=config.student.trust_remote_code,
     )
     parts = TrialParts(
