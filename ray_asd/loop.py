@@ -65,6 +65,7 @@ class TrialState:
     items: list[dict[str, Any]] = field(default_factory=list)  # accepted and rejected
     metrics: list[dict[str, Any]] = field(default_factory=list)
     picks: list[list[str]] = field(default_factory=list)  # seed ids per iteration
+    scores: list[dict[str, float]] = field(default_factory=list)  # seed id -> score, per iteration
 
     @property
     def accepted(self) -> list[dict[str, Any]]:
@@ -106,7 +107,11 @@ def run_trial(
 
         # Answer and score: the current student on every seed (static needs no student).
         upfront = parts.strategy.upfront
+        if not upfront:
+            parts.log(f"[trial] t={t}: the student answers {len(pool)} seeds")
         scored = pool if upfront else parts.student_answers(pool, parts.strategy.scorer.columns)
+        scores = np.asarray(parts.strategy.scorer(scored), dtype=float)
+        state.scores.append(dict(zip(pool["id"], scores.tolist(), strict=True)))
         timings["answer"] = _lap(clock)
 
         # Select: m seeds (static: the whole budget once, at t = 0).
@@ -117,6 +122,7 @@ def run_trial(
         timings["select"] = _lap(clock) - timings["answer"]
 
         # Generate: the teacher writes and answers; filters keep the new, valid ones.
+        parts.log(f"[trial] t={t}: the teacher writes from {len(picked)} picked seeds")
         new = generate_items(config, parts, picked, state.rng, novelty, t, parts.strategy.name)
         state.items += new
         timings["generate"] = _lap(clock) - sum(timings.values())
@@ -125,6 +131,7 @@ def run_trial(
         warm = [item for item in state.accepted if item["iteration"] < 0]
         generated = [item for item in state.accepted if item["iteration"] >= 0]
         accepted = warm + (generated[: m * (t + 1)] if upfront else generated)
+        parts.log(f"[trial] t={t}: training on {len(accepted)} items, then evaluating")
         train_stats = parts.train(pd.DataFrame(accepted), t)
         timings["train"] = _lap(clock) - sum(timings.values())
 
@@ -135,7 +142,7 @@ def run_trial(
             **{f"train_{k}": v for k, v in train_stats.items()},
         )
         if parts.strategy.scorer.columns:
-            row.update(_score_stats(parts.strategy, scored))
+            row.update(_score_stats(scores, scored))
         state.metrics.append(row)
         state.next_iteration = t + 1
         save_checkpoint(out, state, parts)
@@ -261,8 +268,7 @@ def _generation_metrics(new: list[dict[str, Any]], items: list[dict[str, Any]]) 
     }
 
 
-def _score_stats(strategy: Strategy, scored: pd.DataFrame) -> dict[str, float]:
-    scores = np.asarray(strategy.scorer(scored), dtype=float)
+def _score_stats(scores: np.ndarray, scored: pd.DataFrame) -> dict[str, float]:
     return {
         "score_mean": float(scores.mean()),
         "score_std": float(scores.std()),
@@ -318,6 +324,7 @@ def save_checkpoint(
         "rng": state.rng.bit_generator.state,
         "metrics": state.metrics,
         "picks": state.picks,
+        "scores": state.scores,
     }
     (folder / "state.json").write_text(json.dumps(payload), encoding="utf-8")
     pointer = out / "checkpoints" / "latest.tmp"
@@ -335,7 +342,14 @@ def load_checkpoint(out: Path) -> TrialState | None:
     rng.bit_generator.state = payload["rng"]
     with (folder / "items.jsonl").open(encoding="utf-8") as lines:
         items = [json.loads(line) for line in lines]
-    return TrialState(rng, payload["next_iteration"], items, payload["metrics"], payload["picks"])
+    return TrialState(
+        rng,
+        payload["next_iteration"],
+        items,
+        payload["metrics"],
+        payload["picks"],
+        payload["scores"],
+    )
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
