@@ -105,11 +105,12 @@ def run_trial(
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
-        # Answer and score: the current student on every seed (static needs no student).
-        upfront = parts.strategy.upfront
-        if not upfront:
+        # Answer and score: the current student on every seed (random and static read no
+        # student output, so they skip this compute).
+        upfront, needed = parts.strategy.upfront, parts.strategy.scorer.columns
+        if needed:
             parts.log(f"[trial] t={t}: the student answers {len(pool)} seeds")
-        scored = pool if upfront else parts.student_answers(pool, parts.strategy.scorer.columns)
+        scored = parts.student_answers(pool, needed) if needed else pool
         scores = np.asarray(parts.strategy.scorer(scored), dtype=float)
         state.scores.append(dict(zip(pool["id"], scores.tolist(), strict=True)))
         timings["answer"] = _lap(clock)
@@ -141,7 +142,7 @@ def run_trial(
             _generation_metrics(new, state.items),
             **{f"train_{k}": v for k, v in train_stats.items()},
         )
-        if parts.strategy.scorer.columns:
+        if needed:
             row.update(_score_stats(scores, scored))
         state.metrics.append(row)
         state.next_iteration = t + 1
