@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -25,17 +26,23 @@ _ANSWER_PREFIX = re.compile(
 )
 
 
+# What gsm8k and arith share: question/answer columns and `#### <number>` final answers.
+NUMERIC_ANSWERS: dict[str, Any] = {
+    "question_column": "question",
+    "answer_column": "answer",
+    "answer_format": "End with a final line of the form '#### <number>'.",
+    "final_pattern": GSM8K_FINAL,
+    "extract": extract_number,
+    "is_correct": compare_finals(extract_number, numbers_equal),
+}
+
+
 def gsm8k_task() -> Task:
     """Grade-school math word problems; reference solutions end with ``#### <number>``."""
     return Task(
         name="gsm8k",
         version=1,
-        question_column="question",
-        answer_column="answer",
-        answer_format="End with a final line of the form '#### <number>'.",
-        final_pattern=GSM8K_FINAL,
-        extract=extract_number,
-        is_correct=compare_finals(extract_number, numbers_equal),
+        **NUMERIC_ANSWERS,
         hub=HubDataset("openai/gsm8k", "main"),
     )
 
@@ -72,12 +79,7 @@ def arith_task(min_ops: int = 1, max_ops: int = 4, max_number: int = 50) -> Task
     return Task(
         name="arith",
         version=1,
-        question_column="question",
-        answer_column="answer",
-        answer_format="End with a final line of the form '#### <number>'.",
-        final_pattern=GSM8K_FINAL,
-        extract=extract_number,
-        is_correct=compare_finals(extract_number, numbers_equal),
+        **NUMERIC_ANSWERS,
         builtin=lambda split: arith.builtin_table(split, **knobs),
         verify=arith.verify,
         oracle=Oracle(arith.oracle_question, arith.oracle_answer),
