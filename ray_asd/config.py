@@ -105,7 +105,9 @@ class TrialConfig(Section):
     """One trial: a (strategy, student, task, seed) cell of an experiment."""
 
     seed: int = 0
-    loss_normalisation: Literal["mean", "sum"] = Field("mean", description="of answer NLLs")
+    loss_normalisation: Literal["mean", "sum", "step"] = Field(
+        "mean", description="answer NLL per token (paper), in total, or per reasoning step"
+    )
     task: TaskConfig = Field(default_factory=TaskConfig)
     student: StudentConfig = Field(default_factory=StudentConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)

@@ -16,7 +16,7 @@ from ray_asd.config import TrialConfig
 from ray_asd.errors import ConfigError
 from ray_asd.loop import TrialParts, run_trial
 from ray_asd.strategies import Strategy, compose, make_strategy
-from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL
+from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL, normalise_nll
 from ray_asd.student import Student, TrainSettings
 from ray_asd.tasks import Task, load_table, make_task
 from ray_asd.teacher import OracleTeacher, Prompts, Teacher
@@ -57,6 +57,8 @@ def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str
         batch_size=config.train.batch_size,
     )
 
+    how = config.loss_normalisation
+
     def student_answers(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
         prompts = [task.prompt(q) for q in table["question"]]
         generations = student.answer(
@@ -70,7 +72,7 @@ def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str
             answer_tokens=[g.n_tokens for g in generations],
             **{
                 ANSWER_NLL: [
-                    g.mean_nll * (g.n_tokens if config.loss_normalisation == "sum" else 1)
+                    normalise_nll(g.mean_nll * g.n_tokens, g.n_tokens, g.text, how)
                     for g in generations
                 ]
             },
@@ -82,13 +84,23 @@ def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str
             },
         )
         if REFERENCE_NLL in columns:
-            result[REFERENCE_NLL] = student.nll(
+            references = [" " + a for a in table["answer"]]
+            totals = student.nll(
                 prompts,
-                [" " + a for a in table["answer"]],
+                references,
                 batch_size=config.student.batch_size,
-                reduction=config.loss_normalisation,
+                reduction="sum",
                 add_eos=True,  # as the own-answer NLL, which counts the EOS it generated
             )
+            # + 1: the EOS that add_eos scores
+            lengths = [
+                len(student.tokenizer(r, add_special_tokens=False)["input_ids"]) + 1
+                for r in references
+            ]
+            result[REFERENCE_NLL] = [
+                normalise_nll(total, n, r, how)
+                for total, n, r in zip(totals, lengths, references, strict=True)
+            ]
         return result
 
     def train(items: pd.DataFrame, t: int) -> dict[str, float]:

@@ -64,14 +64,22 @@ def without_timings(metrics: pd.DataFrame) -> pd.DataFrame:
     return metrics[[c for c in metrics.columns if not c.startswith("seconds_")]]
 
 
-@pytest.mark.parametrize("strategy", ["loss", "static"])
-def test_two_iterations_end_to_end(student: Student, tmp_path: Path, strategy: str) -> None:
-    config = load_config(None, [*OVERRIDES, f"strategy.name={strategy}"])
+@pytest.mark.parametrize(
+    ("strategy", "normalisation"), [("loss", "mean"), ("static", "mean"), ("loss_gt", "step")]
+)
+def test_two_iterations_end_to_end(
+    student: Student, tmp_path: Path, strategy: str, normalisation: str
+) -> None:
+    config = load_config(
+        None, [*OVERRIDES, f"strategy.name={strategy}", f"loss_normalisation={normalisation}"]
+    )
     started = time.perf_counter()
     metrics = make_run(config, student, tmp_path)
     assert time.perf_counter() - started < 60
     assert metrics["iteration"].tolist() == [-1, 0, 1]
     assert metrics["n_synthetic"].tolist() == [0, 4, 8]
+    if strategy != "static":  # the scorer's column reached the selection, finite
+        assert metrics["score_mean"].iloc[1:].notna().all()
     items = [
         json.loads(line) for line in (tmp_path / "checkpoints" / "iter_001" / "items.jsonl").open()
     ]

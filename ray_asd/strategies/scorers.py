@@ -7,6 +7,7 @@ stage (in-process or on Ray Data actors) computes the columns a scorer declares 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,6 +18,32 @@ import pandas as pd
 ANSWER_NLL = "answer_nll"  # mean token NLL of the student's own (greedy) answer
 REFERENCE_NLL = "reference_nll"  # mean token NLL of the reference answer under the student
 CORRECT = "correct"  # the task's checker on the student's answer
+
+
+_STEP = re.compile(r"[^\n]+?(?:\.(?=\s)|\n|$)")
+
+
+def count_steps(answer: str) -> int:
+    """Reasoning steps of an answer: its sentences and lines (at least 1).
+
+    ``"12 + 7 = 19. 19 - 5 = 14.\n#### 14"`` has 3 steps.
+    """
+    return max(1, sum(1 for step in _STEP.findall(answer) if step.strip(" .\n")))
+
+
+def normalise_nll(total_nll: float, n_tokens: int, answer: str, how: str) -> float:
+    """An answer's NLL as a loss score: per token (``mean``, the paper's), ``sum``, or ``step``.
+
+    Per-token means favour short answers (STACK-NOTES: `loss_gt` top-64 picked almost only
+    one-step problems); ``sum`` and ``step`` weigh long, multi-step answers up.
+    """
+    if how == "mean":
+        return total_nll / max(n_tokens, 1)
+    if how == "sum":
+        return total_nll
+    if how == "step":
+        return total_nll / count_steps(answer)
+    raise ValueError(f"unknown loss normalisation {how!r}; use mean, sum or step")
 
 
 class Scorer(Protocol):

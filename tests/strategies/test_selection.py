@@ -101,3 +101,17 @@ def test_compose_and_registry_errors() -> None:
     with pytest.raises(ConfigError, match=r"selector 'top_k': unknown parameter\(s\) \['k'\]"):
         compose("loss", "top_k", selector_params={"k": 3})
     assert set(STRATEGIES) == {"random", "static", "loss", "loss_gt", "llm2llm"}
+
+
+def test_count_steps_and_nll_normalisation() -> None:
+    from ray_asd.strategies.scorers import count_steps, normalise_nll
+
+    answer = "12 + 7 = 19. 19 - 5 = 14.\n#### 14"
+    assert count_steps(answer) == 3
+    assert count_steps("Pay $2.50 now. Then 3.\nDone") == 3  # a decimal point ends no step
+    assert count_steps("") == 1
+    assert normalise_nll(12.0, 24, answer, "mean") == 0.5
+    assert normalise_nll(12.0, 24, answer, "sum") == 12.0
+    assert normalise_nll(12.0, 24, answer, "step") == 4.0
+    with pytest.raises(ValueError, match="unknown loss normalisation"):
+        normalise_nll(1.0, 1, "x", "median")
