@@ -111,13 +111,13 @@ def run_trial(
         if needed:
             parts.log(f"[trial] t={t}: the student answers {len(pool)} seeds")
         scored = parts.student_answers(pool, needed) if needed else pool
-        scores = np.asarray(parts.strategy.scorer(scored), dtype=float)
+        scores = parts.strategy.score(scored)
         state.scores.append(dict(zip(pool["id"], scores.tolist(), strict=True)))
         timings["answer"] = _lap(clock)
 
         # Select: m seeds (static: the whole budget once, at t = 0).
         n_picks = (m * iterations if t == 0 else 0) if upfront else m
-        positions = parts.strategy.select(scored, n_picks, state.rng) if n_picks else []
+        positions = parts.strategy.pick(scores, n_picks, state.rng) if n_picks else []
         picked = pool.iloc[list(positions)]
         state.picks.append(picked["id"].tolist())
         timings["select"] = _lap(clock) - timings["answer"]

@@ -35,8 +35,8 @@ class Strategy:
     selector: Selector
     upfront: bool = False
 
-    def select(self, table: pd.DataFrame, m: int, rng: np.random.Generator) -> np.ndarray:
-        """Row positions of the ``m`` picked seeds of a scored seed table.
+    def score(self, table: pd.DataFrame) -> np.ndarray:
+        """One finite float per seed of a scored seed table (higher = pick first).
 
         Raises:
             ValueError: a score is NaN or infinite (names the seed ids), or a column the
@@ -55,7 +55,15 @@ class Strategy:
                 f"strategy {self.name!r}: non-finite scores for {int(bad.sum())} seed(s), "
                 f"e.g. {ids}"
             )
+        return scores
+
+    def pick(self, scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+        """Row positions of the ``m`` seeds the selector picks from validated ``scores``."""
         return np.asarray(self.selector(scores, m, rng), dtype=int)
+
+    def select(self, table: pd.DataFrame, m: int, rng: np.random.Generator) -> np.ndarray:
+        """``pick(score(table), m, rng)``: row positions of the ``m`` picked seeds."""
+        return self.pick(self.score(table), m, rng)
 
 
 def compose(
