@@ -54,6 +54,9 @@ class TrialParts:
     save_student: Callable[[Path], None]
     load_student: Callable[[Path | None], None]  # None: back to the base model
     log: Callable[[str], None] = print
+    # Called after every checkpoint with its folder and the metrics rows it adds (the runner
+    # reports them to Tune and MLflow).
+    checkpointed: Callable[[Path, list[dict[str, Any]]], None] = lambda folder, rows: None
 
 
 @dataclass
@@ -72,34 +75,49 @@ class TrialState:
         return [item for item in self.items if item["accepted"]]
 
 
-def run_trial(
+def begin_trial(
     config: TrialConfig, parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, out: Path
+) -> Path:
+    """Evaluates the base model and runs the warm-up; returns the checkpoint iteration 0
+    starts from.
+
+    Everything here is the same for every strategy of a (task, student, seed) cell, so the
+    runner computes it once per cell and every strategy's trial starts from its checkpoint.
+    """
+    state = TrialState(rng=np.random.default_rng(config.seed))
+    novelty = _novelty(config, pool, [])
+    parts.load_student(None)  # the base model, whatever the student did before
+    state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={}, phase="base")]
+    if config.budget.warmup:
+        warm_up(config, parts, pool, test, state, novelty)
+    return save_checkpoint(out, state, parts, name="start", new_rows=len(state.metrics))
+
+
+def run_trial(
+    config: TrialConfig,
+    parts: TrialParts,
+    pool: pd.DataFrame,
+    test: pd.DataFrame,
+    out: Path,
+    start: Path | None = None,
 ) -> pd.DataFrame:
-    """Runs (or resumes) one trial and returns its per-iteration metrics.
+    """Runs the iterations of one trial from a checkpoint and returns its metrics, one row
+    per phase (base, warm-up, each iteration).
 
     Args:
         config: the trial's configuration.
         parts: the callables that do the work.
         pool: the seed pool (fixed for the whole trial).
         test: the held-out test items.
-        out: the trial's folder; checkpoints live in ``out/checkpoints``.
+        out: the trial's folder; checkpoints are written to ``out/checkpoints``.
+        start: the checkpoint to continue from; by default the latest one in ``out``, or a
+            new start (:func:`begin_trial`) when there is none.
     """
-    novelty = NoveltyIndex(config.generation.ngram, config.generation.near_duplicate_threshold)
-    state = load_checkpoint(out)
-    if state is not None:
-        parts.log(f"[trial] resuming at iteration {state.next_iteration} from {_latest(out)}")
-        parts.load_student(_latest(out) / "student")
-        for question in [*pool["question"], *(item["question"] for item in state.accepted)]:
-            novelty.add(question)
-    else:
-        state = TrialState(rng=np.random.default_rng(config.seed))
-        for question in pool["question"]:
-            novelty.add(question)
-        parts.load_student(None)  # the base model, whatever the student did before
-        state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={}, phase="base")]
-        if config.budget.warmup:
-            warm_up(config, parts, pool, test, state, novelty)
-            save_checkpoint(out, state, parts, name="warmup")
+    start = start or latest_checkpoint(out) or begin_trial(config, parts, pool, test, out)
+    state = load_checkpoint(start)
+    parts.log(f"[trial] continuing at iteration {state.next_iteration} from {start}")
+    parts.load_student(start / "student")
+    novelty = _novelty(config, pool, state.accepted)
     m, iterations = config.budget.per_iteration, config.budget.iterations
     for t in range(state.next_iteration, iterations):
         timings: dict[str, float] = {}
@@ -146,9 +164,19 @@ def run_trial(
             row.update(_score_stats(scores, scored))
         state.metrics.append(row)
         state.next_iteration = t + 1
-        save_checkpoint(out, state, parts)
         parts.log(format_row(row))
+        save_checkpoint(out, state, parts)
     return pd.DataFrame(state.metrics)
+
+
+def _novelty(
+    config: TrialConfig, pool: pd.DataFrame, accepted: list[dict[str, Any]]
+) -> NoveltyIndex:
+    """The near-duplicate index over the seeds and every accepted item so far."""
+    novelty = NoveltyIndex(config.generation.ngram, config.generation.near_duplicate_threshold)
+    for question in [*pool["question"], *(item["question"] for item in accepted)]:
+        novelty.add(question)
+    return novelty
 
 
 def generate_items(
@@ -293,19 +321,22 @@ def format_row(row: dict[str, Any]) -> str:
     )
 
 
-# ---- checkpoints: out/checkpoints/iter_NNN/{state.json, items.jsonl, student/} + latest ----
+# ---- checkpoints: out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, student/} ----
 
 
-def _latest(out: Path) -> Path:
-    return (
-        out / "checkpoints" / (out / "checkpoints" / "latest").read_text(encoding="utf-8").strip()
-    )
+def latest_checkpoint(out: Path) -> Path | None:
+    """The folder ``out/checkpoints/latest`` points at, or None before the first checkpoint."""
+    pointer = out / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    return out / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
 
 
 def save_checkpoint(
-    out: Path, state: TrialState, parts: TrialParts, name: str | None = None
-) -> None:
-    """Writes iteration ``state.next_iteration - 1``'s checkpoint, then points ``latest`` at it.
+    out: Path, state: TrialState, parts: TrialParts, name: str | None = None, new_rows: int = 1
+) -> Path:
+    """Writes a checkpoint (by default of iteration ``state.next_iteration - 1``), points
+    ``latest`` at it and hands it to ``parts.checkpointed`` with the last ``new_rows`` rows.
 
     The pointer is replaced atomically last, so a crash mid-write leaves the previous
     checkpoint in force.
@@ -331,13 +362,12 @@ def save_checkpoint(
     pointer = out / "checkpoints" / "latest.tmp"
     pointer.write_text(name, encoding="utf-8")
     os.replace(pointer, out / "checkpoints" / "latest")
+    parts.checkpointed(folder, state.metrics[-new_rows:])
+    return folder
 
 
-def load_checkpoint(out: Path) -> TrialState | None:
-    """The state of the latest checkpoint under ``out``, or None if there is none."""
-    if not (out / "checkpoints" / "latest").is_file():
-        return None
-    folder = _latest(out)
+def load_checkpoint(folder: Path) -> TrialState:
+    """The trial state saved in a checkpoint folder."""
     payload = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     rng = np.random.default_rng()
     rng.bit_generator.state = payload["rng"]

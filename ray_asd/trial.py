@@ -14,7 +14,7 @@ import pandas as pd
 
 from ray_asd.config import TrialConfig
 from ray_asd.errors import ConfigError
-from ray_asd.loop import TrialParts, run_trial
+from ray_asd.loop import TrialParts, latest_checkpoint, run_trial
 from ray_asd.strategies import Strategy, compose, make_strategy
 from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL, normalise_nll
 from ray_asd.student import Student, TrainSettings
@@ -164,8 +164,5 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     (out / "metrics.json").write_text(
         json.dumps(metrics.to_dict("records"), indent=2), encoding="utf-8"
     )
-    latest = (
-        out / "checkpoints" / (out / "checkpoints" / "latest").read_text(encoding="utf-8").strip()
-    )
-    (out / "items.jsonl").write_bytes((latest / "items.jsonl").read_bytes())
+    (out / "items.jsonl").write_bytes((latest_checkpoint(out) / "items.jsonl").read_bytes())
     return metrics

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ray_asd.config import TrialConfig, load_config
-from ray_asd.loop import TrialParts, load_checkpoint, run_trial
+from ray_asd.loop import TrialParts, latest_checkpoint, load_checkpoint, run_trial
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
 from ray_asd.trial import build_strategy, build_teacher, student_parts
@@ -100,7 +100,7 @@ def test_resume_equals_uninterrupted(student: Student, tmp_path: Path) -> None:
     straight = make_run(config, student, tmp_path / "straight")
     with pytest.raises(RuntimeError, match="node lost"):
         make_run(config, student, tmp_path / "resumed", fail_at=1)
-    assert load_checkpoint(tmp_path / "resumed").next_iteration == 1
+    assert load_checkpoint(latest_checkpoint(tmp_path / "resumed")).next_iteration == 1
     resumed = make_run(config, student, tmp_path / "resumed")
     pd.testing.assert_frame_equal(without_timings(straight), without_timings(resumed))
     assert resumed.attrs["teacher_write_calls"] < straight.attrs["teacher_write_calls"]

@@ -65,7 +65,7 @@ def test_existing_trial_needs_resume(tmp_path: Path, capsys) -> None:
     # Resuming a finished trial repeats nothing and reports the same metrics.
     before = pd.read_csv(tmp_path / "run" / "metrics.csv")
     code, out, _ = trial(capsys, tmp_path / "run", "--resume")
-    assert code == 0 and "resuming at iteration 1" in out
+    assert code == 0 and "continuing at iteration 1" in out
     after = pd.read_csv(tmp_path / "run" / "metrics.csv")
     pd.testing.assert_frame_equal(before, after)
 
