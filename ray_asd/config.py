@@ -7,7 +7,7 @@ one line per problem naming the dotted key (``budget.per_iteration: ...``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,6 +18,9 @@ from ray_asd.tasks import DataSource
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+SectionT = TypeVar("SectionT", bound=Section)
 
 
 class TaskConfig(Section):
@@ -45,6 +48,11 @@ class PromptFiles(Section):
 class TeacherConfig(Section):
     backend: Literal["oracle", "transformers"] = "oracle"
     model: str | None = Field(None, description="model of the transformers backend")
+    tokenizer: str | None = Field(
+        None,
+        description="oracle: count tokens with this model's tokenizer, as an LLM teacher of "
+        "that family would be charged (default: words and punctuation marks)",
+    )
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.7, ge=0.0)
     prompts: PromptFiles = Field(default_factory=PromptFiles)
@@ -153,11 +161,11 @@ def _parse_value(raw: str) -> Any:
     return value
 
 
-def load_config(path: Path | None, overrides: list[str] | None = None) -> TrialConfig:
-    """Reads a YAML trial config (or the defaults when ``path`` is None) with overrides.
+def read_yaml(path: Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
+    """A YAML mapping (empty when ``path`` is None) with ``--set`` overrides applied.
 
     Raises:
-        ConfigError: unreadable YAML, or every invalid key with its problem, one per line.
+        ConfigError: an unreadable file, bad YAML, or a top level that is not a mapping.
     """
     data: Any = {}
     if path is not None:
@@ -167,12 +175,29 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> TrialC
             raise ConfigError(f"{path}: {error}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
-    data = apply_overrides(data, overrides or [])
+    return apply_overrides(data, overrides or [])
+
+
+def validate(model: type[SectionT], data: Any, where: str, prefix: str = "") -> SectionT:
+    """``model.model_validate(data)``, with every problem as one line ``where: key: message``.
+
+    Raises:
+        ConfigError: one line per invalid key, the dotted key prefixed with ``prefix``.
+    """
     try:
-        return TrialConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as error:
-        where = str(path) if path else "config"
         problems = [
-            f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in error.errors()
+            f"{where}: {prefix}{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
+            for e in error.errors()
         ]
-        raise ConfigError(f"{where}: {len(problems)} problem(s)\n" + "\n".join(problems)) from None
+        raise ConfigError("\n".join(problems)) from None
+
+
+def load_config(path: Path | None, overrides: list[str] | None = None) -> TrialConfig:
+    """Reads a YAML trial config (or the defaults when ``path`` is None) with overrides.
+
+    Raises:
+        ConfigError: unreadable YAML, or every invalid key with its problem, one per line.
+    """
+    return validate(TrialConfig, read_yaml(path, overrides), str(path) if path else "config")

@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from ray_asd.config import TrialConfig
+from ray_asd.config import TeacherConfig, TrialConfig
 from ray_asd.errors import ConfigError
 from ray_asd.loop import TrialParts, latest_checkpoint, run_trial
 from ray_asd.strategies import Strategy, compose, make_strategy
 from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL, normalise_nll
-from ray_asd.student import Student, TrainSettings
+from ray_asd.student import Student, TrainSettings, resolve_model
 from ray_asd.tasks import Task, load_table, make_task
 from ray_asd.teacher import OracleTeacher, Prompts, Teacher
 
@@ -33,18 +33,21 @@ def build_strategy(config: TrialConfig) -> Strategy:
     return make_strategy(spec.name)
 
 
-def build_teacher(config: TrialConfig, student: Student) -> Teacher:
-    prompts = Prompts.load(
-        config.teacher.prompts.write_question, config.teacher.prompts.answer_question
-    )
-    if config.teacher.backend == "oracle":
-        # Charged in the student's tokens: the tokens an LLM teacher of this family would use.
+def build_teacher(config: TeacherConfig, cache_dir: Path | None = None) -> Teacher:
+    """The teacher backend a config names (the runner builds it inside its teacher pool)."""
+    prompts = Prompts.load(config.prompts.write_question, config.prompts.answer_question)
+    if config.backend == "oracle":
+        if config.tokenizer is None:
+            return OracleTeacher(prompts=prompts)
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.tokenizer, cache_dir))
         return OracleTeacher(
-            count_tokens=lambda text: len(student.tokenizer(text)["input_ids"]), prompts=prompts
+            count_tokens=lambda text: len(tokenizer(text)["input_ids"]), prompts=prompts
         )
     from ray_asd.teacher.transformers import TransformersTeacher
 
-    return TransformersTeacher.load(config.teacher, prompts)
+    return TransformersTeacher.load(config, prompts, cache_dir)
 
 
 def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str, Any]:
@@ -156,7 +159,7 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     parts = TrialParts(
         task=task,
         strategy=build_strategy(config),
-        teacher=build_teacher(config, student),
+        teacher=build_teacher(config.teacher, cache_dir),
         **student_parts(config, task, student),
     )
     metrics = run_trial(config, parts, pool, test, out)

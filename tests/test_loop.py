@@ -45,7 +45,7 @@ def make_run(
             return train(items, t)
 
         callables["train"] = crashing_train
-    teacher = build_teacher(config, student)
+    teacher = build_teacher(config.teacher)
     calls = {"write": 0}
     write = teacher.write_questions
 

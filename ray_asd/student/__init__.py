@@ -3,6 +3,7 @@
 from ray_asd.student.loading import (
     EMBEDDED_PREFIX,
     TINY_PREFIX,
+    check_model_spec,
     default_cache_dir,
     load_model_and_tokenizer,
     pick_device,
@@ -18,6 +19,7 @@ __all__ = [
     "Student",
     "TrainSettings",
     "TrainStats",
+    "check_model_spec",
     "default_cache_dir",
     "load_model_and_tokenizer",
     "pick_device",

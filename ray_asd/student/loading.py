@@ -105,6 +105,32 @@ def resolve_model(spec: str, cache_dir: Path | None = None) -> Path | str:
     return local if local.is_dir() else spec
 
 
+def check_model_spec(spec: str) -> None:
+    """Fail early, without loading or converting anything, on a spec that cannot resolve.
+
+    Hub ids are not looked up (that needs the network); everything else is checked.
+
+    Raises:
+        ConfigError: an empty spec, an unknown embedded or malformed tiny spec, a missing
+            embedded package, or a local path that is not a folder.
+    """
+    if not spec.strip():
+        raise ConfigError("no model given")
+    if spec.startswith(EMBEDDED_PREFIX):
+        name = spec.removeprefix(EMBEDDED_PREFIX)
+        if name not in EMBEDDED_MODELS:
+            _embedded_folder(name, Path())  # raises with the known names
+        package, gguf_name, _ = EMBEDDED_MODELS[name]
+        _find_package_file(package, gguf_name)
+    elif spec.startswith(TINY_PREFIX):
+        if spec != TINY_PREFIX:
+            raise ConfigError(f"model spec {spec!r}: the tiny model takes no options, use 'tiny:'")
+    elif spec.startswith(("/", ".", "~")) or spec.count("/") > 1:
+        # A hub id is "org/name"; anything else with a path shape must be a local folder.
+        if not Path(spec).expanduser().is_dir():
+            raise ConfigError(f"{spec!r} is not a folder (and not a hub id like org/name)")
+
+
 def load_model_and_tokenizer(
     spec: str,
     *,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from ray_asd.config import TeacherConfig
 from ray_asd.student import Student
@@ -28,9 +29,11 @@ class TransformersTeacher:
     temperature: float = 0.7
 
     @classmethod
-    def load(cls, config: TeacherConfig, prompts: Prompts) -> TransformersTeacher:
+    def load(
+        cls, config: TeacherConfig, prompts: Prompts, cache_dir: Path | None = None
+    ) -> TransformersTeacher:
         assert config.model is not None  # enforced by TeacherConfig's validator
-        lm = Student.load(config.model)
+        lm = Student.load(config.model, cache_dir=cache_dir)
         return cls(lm, prompts, config.model, config.max_new_tokens, config.temperature)
 
     def _chat(self, prompt: str) -> str:

@@ -1,0 +1,218 @@
+"""An experiment: shared trial settings plus a grid over strategy x student x task x seed.
+
+The YAML maps one-to-one onto :class:`ExperimentConfig`: its top level is a trial config (the
+settings every trial shares) plus ``name``, ``storage``, ``grid``, ``resources`` and
+``tracking``. A grid axis left out keeps the shared value. Student and task entries are either
+a string (the model spec, the task name) or a block of that section's keys, merged over the
+shared section::
+
+    student: {max_new_tokens: 64}
+    grid:
+      strategy: [random, static, loss, {scorer: loss, selector: balanced}]
+      student: [tiny:, {model: embedded:smollm2-135m, batch_size: 8}]
+      seed: [0, 1, 2]
+
+Every cell is validated before any Ray work starts (:func:`load_experiment`). No Ray here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from ray_asd.config import Section, StrategyConfig, TrialConfig, read_yaml, validate
+from ray_asd.errors import ConfigError
+
+
+class GridConfig(Section):
+    strategy: list[str | StrategyConfig] | None = Field(None, min_length=1)
+    student: list[str | dict[str, Any]] | None = Field(None, min_length=1)
+    task: list[str | dict[str, Any]] | None = Field(None, min_length=1)
+    seed: list[int] | None = Field(None, min_length=1)
+
+
+class TrialResources(Section):
+    """What one trial process holds: LoRA training, selection, the loop itself."""
+
+    cpus: float = Field(1.0, ge=0)
+    gpus: float = Field(0.0, ge=0)
+
+
+class ScoringResources(Section):
+    """The Ray Data actor pool that answers and scores seeds and test items for a trial."""
+
+    actors: int = Field(1, ge=1, description="actors per trial, each with the student loaded")
+    cpus: float = Field(1.0, ge=0, description="per actor")
+    gpus: float = Field(0.0, ge=0, description="per actor")
+    batch_size: int = Field(64, ge=1, description="rows per Ray Data batch sent to an actor")
+
+
+class TeacherResources(Section):
+    """The teacher pool: engines created once per experiment and shared by every trial."""
+
+    replicas: int = Field(1, ge=1)
+    cpus: float | None = Field(None, ge=0, description="per engine; default 0 oracle, else 1")
+    gpus: float = Field(0.0, ge=0, description="per engine")
+
+
+class ResourcesConfig(Section):
+    trial: TrialResources = Field(default_factory=TrialResources)
+    scoring: ScoringResources = Field(default_factory=ScoringResources)
+    teacher: TeacherResources = Field(default_factory=TeacherResources)
+    torch_threads: int | None = Field(
+        None,
+        ge=1,
+        description="torch threads of trial and scoring processes (default: their CPUs); "
+        "a trial trains and its actors score in turn, so both may use all the cores",
+    )
+    max_concurrent_trials: int | None = Field(
+        None, ge=1, description="default: as many as the cluster's CPUs and GPUs fit"
+    )
+    max_failures: int = Field(2, ge=0, description="retries of a failed trial, from its checkpoint")
+
+
+class TrackingConfig(Section):
+    uri: str | None = Field(None, description="MLflow tracking URI; default sqlite in storage")
+    experiment: str | None = Field(None, description="MLflow experiment; default: name")
+    log_adapter: bool = Field(False, description="log each trial's final LoRA adapter")
+
+
+class ExperimentConfig(TrialConfig):
+    """A grid of trials sharing everything but the grid axes."""
+
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    storage: str = Field("runs", description="Tune storage: a local folder or a URI (s3://...)")
+    grid: GridConfig = Field(default_factory=GridConfig)
+    resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    def shared(self) -> dict[str, Any]:
+        """The shared trial settings as a plain mapping."""
+        return self.model_dump(include=set(TrialConfig.model_fields))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One trial of the grid."""
+
+    name: str  # strategy-student-task-seedN, unique in the experiment
+    config: TrialConfig
+    tags: dict[str, str]  # strategy, student, task, seed
+
+    @property
+    def warmup_key(self) -> str:
+        """Equal for every strategy of a (task, student, seed): they share one warm-up."""
+        settings = self.config.model_dump_json(exclude={"strategy"})
+        return hashlib.sha256(settings.encode()).hexdigest()[:16]
+
+
+def load_experiment(path: Path | None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Reads and validates an experiment YAML with ``--set`` overrides, grid cells included.
+
+    Raises:
+        ConfigError: one line per problem, each naming the file and the dotted key.
+    """
+    where = str(path) if path else "experiment"
+    config = validate(ExperimentConfig, read_yaml(path, overrides), where)
+    cells(config, where)  # validates every cell: unknown strategies, tasks, students
+    return config
+
+
+def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
+    """Every (strategy, student, task, seed) cell of the grid, validated.
+
+    Raises:
+        ConfigError: a cell that is not a valid trial, naming the grid entry at fault.
+    """
+    shared, grid = config.shared(), config.grid
+    strategies = _axis(grid.strategy, "strategy", shared, _strategy_entry)
+    students = _axis(grid.student, "student", shared, lambda e: _block(e, "model"))
+    tasks = _axis(grid.task, "task", shared, lambda e: _block(e, "name"))
+    student_labels = _labels([_model_label(s["model"]) for _, s in students])
+    task_labels = _labels([t["name"] for _, t in tasks])
+    result: list[Cell] = []
+    for (s_key, strategy), (m_i, (m_key, student)), (t_i, (t_key, task)), seed in product(
+        strategies, enumerate(students), enumerate(tasks), grid.seed or [config.seed]
+    ):
+        data = {**shared, "strategy": strategy, "student": student, "task": task, "seed": seed}
+        trial = validate(TrialConfig, data, where)
+        for key, check in ((s_key, _check_strategy), (m_key, _check_student), (t_key, _check_task)):
+            try:
+                check(trial)
+            except ConfigError as error:
+                raise ConfigError(f"{where}: {key}: {error}") from None
+        tags = {
+            "strategy": trial.strategy.name or "",
+            "student": student_labels[m_i],
+            "task": task_labels[t_i],
+            "seed": str(seed),
+        }
+        name = "-".join([*(tags[k] for k in ("strategy", "student", "task")), f"seed{seed}"])
+        result.append(Cell(re.sub(r"[^A-Za-z0-9._+-]", "_", name), trial, tags))
+    return result
+
+
+def _axis(
+    entries: list[Any] | None, axis: str, shared: dict[str, Any], to_block: Any
+) -> list[tuple[str, dict[str, Any]]]:
+    """(key for errors, merged section) per entry; the shared section when the axis is absent."""
+    if entries is None:
+        return [(axis, shared[axis])]
+    if axis == "strategy":  # a strategy entry replaces the section: no half-merged pairings
+        return [(f"grid.{axis}[{i}]", to_block(e)) for i, e in enumerate(entries)]
+    return [(f"grid.{axis}[{i}]", {**shared[axis], **to_block(e)}) for i, e in enumerate(entries)]
+
+
+def _strategy_entry(entry: str | StrategyConfig) -> dict[str, Any]:
+    if isinstance(entry, str):
+        return {"name": entry}
+    block = entry.model_dump(exclude_unset=True)
+    if "scorer" in block and "name" not in block:  # a pairing is named after its parts
+        block["name"] = f"{block['scorer']}+{block['selector']}"
+    return block
+
+
+def _block(entry: str | dict[str, Any], key: str) -> dict[str, Any]:
+    return {key: entry} if isinstance(entry, str) else entry
+
+
+def _check_strategy(trial: TrialConfig) -> None:
+    from ray_asd.trial import build_strategy
+
+    build_strategy(trial)
+
+
+def _check_student(trial: TrialConfig) -> None:
+    from ray_asd.student import check_model_spec
+
+    check_model_spec(trial.student.model)
+
+
+def _check_task(trial: TrialConfig) -> None:
+    from ray_asd.tasks import make_task
+
+    make_task(trial.task.name, **trial.task.params)
+
+
+def _model_label(spec: str) -> str:
+    """A short name for a model spec: ``embedded:smollm2-135m`` -> ``smollm2-135m``,
+    ``tiny:`` -> ``tiny``, ``org/Model-7B`` -> ``Model-7B``."""
+    tail = spec.rstrip("/:").rsplit("/", 1)[-1]
+    return tail.split(":", 1)[-1] or tail
+
+
+def _labels(names: list[str]) -> list[str]:
+    """The names, with ``-1``, ``-2`` ... appended where two entries share a name."""
+    counts = {name: names.count(name) for name in names}
+    seen: dict[str, int] = {}
+    labels = []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        labels.append(name if counts[name] == 1 else f"{name}-{seen[name]}")
+    return labels
