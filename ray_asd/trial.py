@@ -50,6 +50,59 @@ def build_teacher(config: TeacherConfig, cache_dir: Path | None = None) -> Teach
     return TransformersTeacher.load(config, prompts, cache_dir)
 
 
+def answer_table(
+    config: TrialConfig,
+    task: Task,
+    student: Student,
+    table: pd.DataFrame,
+    columns: tuple[str, ...] = (),
+) -> pd.DataFrame:
+    """The student's answers to a table's questions: the rows plus ``student_answer``,
+    ``answer_tokens``, ``answer_nll``, ``correct`` and each further score named in
+    ``columns`` (``reference_nll``). In-process here, on Ray Data actors in the runner."""
+    how = config.loss_normalisation
+    prompts = [task.prompt(q) for q in table["question"]]
+    generations = student.answer(
+        prompts, max_new_tokens=config.student.max_new_tokens, batch_size=config.student.batch_size
+    )
+    texts = [task.cut_after_final(g.text) for g in generations]
+    result = table.assign(
+        student_answer=texts,
+        answer_tokens=[g.n_tokens for g in generations],
+        **{
+            ANSWER_NLL: [
+                normalise_nll(g.mean_nll * g.n_tokens, g.n_tokens, g.text, how)
+                for g in generations
+            ]
+        },
+        **{
+            CORRECT: [
+                task.is_correct(q, a, r)
+                for q, a, r in zip(table["question"], texts, table["answer"], strict=True)
+            ]
+        },
+    )
+    if REFERENCE_NLL in columns:
+        references = [" " + a for a in table["answer"]]
+        totals = student.nll(
+            prompts,
+            references,
+            batch_size=config.student.batch_size,
+            reduction="sum",
+            add_eos=True,  # as the own-answer NLL, which counts the EOS it generated
+        )
+        # + 1: the EOS that add_eos scores
+        lengths = [
+            len(student.tokenizer(r, add_special_tokens=False)["input_ids"]) + 1
+            for r in references
+        ]
+        result[REFERENCE_NLL] = [
+            normalise_nll(total, n, r, how)
+            for total, n, r in zip(totals, lengths, references, strict=True)
+        ]
+    return result
+
+
 def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str, Any]:
     """The student-side callables of TrialParts for an in-process Student."""
     settings = TrainSettings(
@@ -60,51 +113,8 @@ def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str
         batch_size=config.train.batch_size,
     )
 
-    how = config.loss_normalisation
-
     def student_answers(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-        prompts = [task.prompt(q) for q in table["question"]]
-        generations = student.answer(
-            prompts,
-            max_new_tokens=config.student.max_new_tokens,
-            batch_size=config.student.batch_size,
-        )
-        texts = [task.cut_after_final(g.text) for g in generations]
-        result = table.assign(
-            student_answer=texts,
-            answer_tokens=[g.n_tokens for g in generations],
-            **{
-                ANSWER_NLL: [
-                    normalise_nll(g.mean_nll * g.n_tokens, g.n_tokens, g.text, how)
-                    for g in generations
-                ]
-            },
-            **{
-                CORRECT: [
-                    task.is_correct(q, a, r)
-                    for q, a, r in zip(table["question"], texts, table["answer"], strict=True)
-                ]
-            },
-        )
-        if REFERENCE_NLL in columns:
-            references = [" " + a for a in table["answer"]]
-            totals = student.nll(
-                prompts,
-                references,
-                batch_size=config.student.batch_size,
-                reduction="sum",
-                add_eos=True,  # as the own-answer NLL, which counts the EOS it generated
-            )
-            # + 1: the EOS that add_eos scores
-            lengths = [
-                len(student.tokenizer(r, add_special_tokens=False)["input_ids"]) + 1
-                for r in references
-            ]
-            result[REFERENCE_NLL] = [
-                normalise_nll(total, n, r, how)
-                for total, n, r in zip(totals, lengths, references, strict=True)
-            ]
-        return result
+        return answer_table(config, task, student, table, columns)
 
     def train(items: pd.DataFrame, t: int) -> dict[str, float]:
         if config.train.mode == "retrain":
