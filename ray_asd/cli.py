@@ -64,6 +64,19 @@ def _trial(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from ray_asd.experiment import load_experiment
+
+    config = load_experiment(args.config, args.set)
+    from ray_asd.runner import format_outcome, run_experiment  # imports Ray: after validation
+
+    outcome = run_experiment(
+        config, where=str(args.config), resume=args.resume, address=args.address
+    )
+    print(format_outcome(outcome))
+    return 1 if outcome.errors else 0
+
+
 # The per-iteration table `ray-asd trial` prints at the end.
 TABLE_COLUMNS = [
     "phase",
@@ -122,6 +135,23 @@ def build_parser() -> argparse.ArgumentParser:
     trial.add_argument("--out", type=Path, help="output folder (default: runs/<config name>)")
     trial.add_argument("--resume", action="store_true", help="continue the trial in --out")
     trial.set_defaults(handler=_trial)
+
+    run = commands.add_parser(
+        "run",
+        help="run an experiment grid on Ray: one Tune trial per cell, tracked in MLflow",
+        description="Exit 0: every trial finished; 1: some trials failed (listed); "
+        "2: bad configuration or address.",
+    )
+    run.add_argument("config", type=Path, help="experiment YAML, e.g. configs/quickstart.yaml")
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
+    run.add_argument(
+        "--address",
+        help="an existing Ray cluster: ray://HOST:10001, HOST:6379 or auto (default: local Ray)",
+    )
+    run.add_argument(
+        "--resume", action="store_true", help="continue the interrupted experiment of CONFIG"
+    )
+    run.set_defaults(handler=_run)
     return parser
 
 

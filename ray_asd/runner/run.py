@@ -1,0 +1,246 @@
+"""`ray-asd run`: an experiment grid as a Ray Tune run, one trial per cell.
+
+The driver checks everything it can before Ray starts (config, cells, the cluster address),
+connects to Ray, creates the MLflow experiment and the teacher pool once, then hands the
+cells to a ``Tuner``. Each trial (``trial.py``) runs the paper's loop, reports every
+iteration with a checkpoint and logs to its own MLflow run; a failed trial is retried from
+its last checkpoint; ``--resume`` restores the whole Tune run after the driver stopped.
+
+Storage layout, under ``storage/name/``::
+
+    tune/             Tune's experiment state and the reported checkpoints
+    trials/<cell>/    each trial's working folder: checkpoints, adapters, final artifacts
+    warmups/<key>/    the base evaluation + warm-up shared by the strategies of a cell
+    teacher/          what the teacher pool served (replayed after a restart)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pandas as pd
+import ray
+from ray import tune
+
+from ray_asd.errors import ConfigError
+from ray_asd.experiment import ExperimentConfig, ResourcesConfig, cells
+from ray_asd.runner.teacher_pool import start_pool
+from ray_asd.runner.tracking import default_uri, prepare_experiment, ui_command
+from ray_asd.runner.trial import Setup, run_cell
+
+NAMESPACE = "ray-asd"
+# Environment the trials and actors need as the driver has it (on a remote cluster too).
+PASSED_ENV = ("RAY_ASD_CACHE", "HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+# The columns of the table printed at the end, from each trial's last report.
+RESULT_COLUMNS = {
+    "accuracy": "final accuracy",
+    "n_synthetic": "n_synthetic",
+    "teacher_prompt_tokens": "teacher prompt tokens",
+    "teacher_completion_tokens": "teacher completion tokens",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What `ray-asd run` reports at the end."""
+
+    table: pd.DataFrame  # one row per trial
+    errors: dict[str, str]  # trial -> error, for trials that failed for good
+    folder: Path
+    tracking_uri: str
+    mlflow_experiment: str
+    teacher: dict[str, int]  # the pool's request counters
+
+
+def run_experiment(
+    config: ExperimentConfig,
+    *,
+    where: str = "experiment",
+    resume: bool = False,
+    address: str | None = None,
+) -> Outcome:
+    """Runs (or with ``resume`` continues) every cell of ``config`` on Ray.
+
+    Raises:
+        ConfigError: bad storage, an existing experiment without ``resume`` (or a missing one
+            with it), or an unreachable ``address``; raised before any Ray work.
+    """
+    grid = {cell.name: cell for cell in cells(config, where)}
+    folder = _storage_folder(config, where)
+    tune_path = folder / "tune"
+    if resume and not tune_path.is_dir():
+        raise ConfigError(f"{where}: --resume: no experiment {config.name!r} in {folder.parent}")
+    if not resume and tune_path.exists():
+        raise ConfigError(
+            f"{where}: name: experiment {config.name!r} exists in {folder.parent}; pass --resume "
+            "to continue it, or choose another name (--set name=...)"
+        )
+    _check_address(address)
+
+    # Tune warns when checkpoints come faster than every 5 s, which small trials do by design.
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    if not ray.is_initialized():
+        env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
+        env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+        try:
+            ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env})
+        except ConnectionError as error:
+            raise ConfigError(f"--address {address}: no Ray cluster there ({error})") from None
+
+    uri = config.tracking.uri or default_uri(folder.parent)
+    mlflow_experiment = config.tracking.experiment or config.name
+    experiment_id = prepare_experiment(uri, mlflow_experiment, folder.parent)
+    resources = config.resources
+    cache = os.environ.get("RAY_ASD_CACHE")
+    teacher_cpus = _teacher_cpus(config)
+    print(f"[run] {config.name}: {len(grid)} trials, teacher pool of {resources.teacher.replicas}")
+    pool = start_pool(
+        config.teacher,
+        prefix=f"{config.name}-{_digest(config.teacher.model_dump_json())}",
+        namespace=NAMESPACE,
+        replicas=resources.teacher.replicas,
+        cpus=teacher_cpus,
+        gpus=resources.teacher.gpus,
+        served=folder / "teacher",
+        cache_dir=Path(cache) if cache else None,
+    )
+    setup = Setup(
+        name=config.name,
+        cells=grid,
+        folder=folder,
+        tracking_uri=uri,
+        mlflow_experiment_id=experiment_id,
+        teacher_engines=pool.names,
+        namespace=NAMESPACE,
+        teacher_model=config.teacher.model or config.teacher.backend,
+        resources=resources,
+        cache_dir=Path(cache) if cache else None,
+        log_adapter=config.tracking.log_adapter,
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(run_cell, setup=setup),
+        {"cpu": resources.trial.cpus, "gpu": resources.trial.gpus},
+    )
+    if resume:
+        print(f"[run] resuming {tune_path}")
+        tuner = tune.Tuner.restore(str(tune_path), trainable, resume_errored=True)
+    else:
+        concurrent = resources.max_concurrent_trials or _fitting_trials(
+            resources, teacher_cpus, ray.cluster_resources()
+        )
+        print(f"[run] up to {concurrent} trials at once; storage {folder}")
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"cell": tune.grid_search(list(grid))},
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=concurrent,
+                trial_name_creator=_cell_of,
+                trial_dirname_creator=_cell_of,
+            ),
+            run_config=tune.RunConfig(
+                name=tune_path.name,
+                storage_path=str(folder),
+                failure_config=tune.FailureConfig(max_failures=resources.max_failures),
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                verbose=1,
+            ),
+        )
+    results = tuner.fit()
+
+    rows, errors = [], {}
+    for result in results:
+        cell = result.config["cell"]
+        if result.error is not None:
+            errors[cell] = str(result.error).strip().splitlines()[-1]
+        metrics = result.metrics or {}
+        rows.append(
+            {"trial": cell, **{label: metrics.get(k) for k, label in RESULT_COLUMNS.items()}}
+        )
+    table = pd.DataFrame(rows).sort_values("trial", ignore_index=True)
+    return Outcome(
+        table=table,
+        errors=errors,
+        folder=folder,
+        tracking_uri=uri,
+        mlflow_experiment=mlflow_experiment,
+        teacher=pool.stats(),
+    )
+
+
+def format_outcome(outcome: Outcome) -> str:
+    """The summary `ray-asd run` prints: trials x results, then where to look."""
+    lines = [
+        outcome.table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"),
+        "",
+        f"teacher pool: {outcome.teacher['requests']} requests, "
+        f"{outcome.teacher['engine_requests']} computed (the rest replayed)",
+        f"trial folders: {outcome.folder / 'trials'}",
+        f"MLflow: experiment {outcome.mlflow_experiment!r} at {outcome.tracking_uri}",
+        f"  view: {ui_command(outcome.tracking_uri)}",
+    ]
+    lines += [f"FAILED {cell}: {error}" for cell, error in outcome.errors.items()]
+    return "\n".join(lines)
+
+
+def _cell_of(trial: tune.experiment.Trial) -> str:
+    return str(trial.config["cell"])
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _storage_folder(config: ExperimentConfig, where: str) -> Path:
+    if "://" in config.storage:
+        raise ConfigError(
+            f"{where}: storage: {config.storage!r}: use a filesystem path that every node "
+            "sees (a local folder, or a shared mount such as NFS/EFS on a cluster)"
+        )
+    return Path(config.storage).expanduser().resolve() / config.name
+
+
+def _teacher_cpus(config: ExperimentConfig) -> float:
+    cpus = config.resources.teacher.cpus
+    if cpus is not None:
+        return cpus
+    return 0.0 if config.teacher.backend == "oracle" else 1.0
+
+
+def _fitting_trials(
+    resources: ResourcesConfig, teacher_cpus: float, cluster: dict[str, float]
+) -> int:
+    """How many trials run at once: each holds its own CPUs/GPUs plus its scoring actors',
+    which Ray Data places outside the trial's placement group; the teacher pool comes first."""
+    scoring, trial, teacher = resources.scoring, resources.trial, resources.teacher
+    fits = []
+    for key, per_trial, pool in (
+        ("CPU", trial.cpus + scoring.actors * scoring.cpus, teacher.replicas * teacher_cpus),
+        ("GPU", trial.gpus + scoring.actors * scoring.gpus, teacher.replicas * teacher.gpus),
+    ):
+        if per_trial > 0:
+            fits.append(math.floor((cluster.get(key, 0.0) - pool) / per_trial))
+    return max(1, min(fits, default=1))
+
+
+def _check_address(address: str | None) -> None:
+    """A ``ray://host:port`` or ``host:port`` address must accept a connection: fail in a
+    second with the flag named, not after Ray's long connection retries."""
+    if address in (None, "", "auto", "local"):
+        return
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError as error:
+        raise ConfigError(f"--address {address}: {error}") from None
+    if not host or not port:
+        raise ConfigError(f"--address {address}: expected ray://HOST:PORT, HOST:PORT or auto")
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as error:
+        raise ConfigError(f"--address {address}: cannot connect to {host}:{port} ({error})") from None

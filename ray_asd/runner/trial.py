@@ -1,0 +1,178 @@
+"""One grid cell as a Ray Tune function trial: the loop of `ray_asd.loop` with Ray parts.
+
+The student trains in the trial's process; its answering and scoring go through Ray Data
+(`scoring.py`); the teacher is the experiment's shared pool (`teacher_pool.py`). After every
+checkpoint the trial logs the new metrics rows to MLflow and reports the checkpoint to Tune,
+which restores the trial from it when the trial fails and is retried.
+
+Every strategy of a (task, student, seed) cell starts from the same base evaluation and
+warm-up (DESIGN section 2); the first trial of the cell computes it under a file lock and
+publishes it to storage, the others start from the published checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from filelock import FileLock
+from ray import tune
+
+from ray_asd.experiment import Cell, ResourcesConfig
+from ray_asd.loop import TrialParts, begin_trial, load_checkpoint, run_trial
+from ray_asd.runner.scoring import RayDataAnswers
+from ray_asd.runner.teacher_pool import PooledTeacher, TaskSpec
+from ray_asd.runner.tracking import TrialRun
+from ray_asd.student import Student
+from ray_asd.tasks import load_table, make_task
+from ray_asd.trial import build_strategy, student_parts
+
+RUN_FILE = "mlflow_run.json"  # written into every checkpoint
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every trial of an experiment shares (sent once through the object store)."""
+
+    name: str
+    cells: dict[str, Cell]
+    folder: Path  # the experiment's folder in storage: trials/, warmups/
+    tracking_uri: str
+    mlflow_experiment_id: str
+    teacher_engines: list[str]
+    namespace: str
+    teacher_model: str
+    resources: ResourcesConfig
+    cache_dir: Path | None
+    log_adapter: bool
+
+
+def run_cell(params: dict[str, Any], setup: Setup) -> None:
+    """The Tune trainable: runs (or continues) the trial of cell ``params["cell"]``."""
+    import torch
+
+    cell = setup.cells[params["cell"]]
+    config, out = cell.config, setup.folder / "trials" / cell.name
+    resources = setup.resources
+    torch.set_num_threads(resources.torch_threads or max(1, int(resources.trial.cpus)))
+    task = make_task(config.task.name, **config.task.params)
+    pool = load_table(task, config.task.train).head(config.seeds.n)
+    test = load_table(task, config.task.test).head(config.eval.n)
+    student = Student.load(
+        config.student.model,
+        cache_dir=setup.cache_dir,
+        autocast=config.student.autocast,
+        trust_remote_code=config.student.trust_remote_code,
+    )
+    answers = RayDataAnswers(
+        config,
+        student,
+        out / "adapters",
+        resources.scoring,
+        setup.cache_dir,
+        resources.torch_threads,
+    )
+    callables = student_parts(config, task, student)
+    callables["student_answers"] = answers
+    for name in ("train", "load_student"):  # the weights change: actors need the new adapter
+        callables[name] = _then(callables[name], answers.changed)
+    parts = TrialParts(
+        task=task,
+        strategy=build_strategy(config),
+        teacher=PooledTeacher(
+            setup.teacher_engines,
+            setup.namespace,
+            setup.teacher_model,
+            TaskSpec(config.task.name, tuple(sorted(config.task.params.items()))),
+        ),
+        log=print,
+        **callables,
+    )
+
+    restored = tune.get_checkpoint()
+    if restored is not None:
+        start = out / "checkpoints" / "restored"
+        shutil.rmtree(start, ignore_errors=True)
+        restored.to_directory(str(start))
+        run = TrialRun(setup.tracking_uri, json.loads((start / RUN_FILE).read_text())["run_id"])
+        restores = json.loads((start / RUN_FILE).read_text()).get("restores", 0) + 1
+        run.tag("ray_asd.restores", str(restores))
+        print(f"[trial] {cell.name}: restored by Tune (restore {restores})")
+    else:
+        run = TrialRun.start(
+            setup.tracking_uri,
+            setup.mlflow_experiment_id,
+            cell.name,
+            {**cell.tags, "ray_asd.experiment": setup.name, "ray_asd.cell": cell.name},
+            config.model_dump(),
+        )
+        restores = 0
+        start = _shared_start(setup, cell, parts, pool, test, out)
+
+    latest = [start]
+
+    def checkpointed(folder: Path, rows: list[dict[str, Any]]) -> None:
+        latest[0] = folder
+        (folder / RUN_FILE).write_text(json.dumps({"run_id": run.run_id, "restores": restores}))
+        run.log_rows(rows)
+        last = rows[-1]
+        metrics = {k: v for k, v in last.items() if isinstance(v, int | float | str)}
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+
+    parts.checkpointed = checkpointed
+    if restored is None:  # the start (own or shared) is this trial's first checkpoint
+        checkpointed(start, load_checkpoint(start).metrics)
+    metrics = run_trial(config, parts, pool, test, out, start=start)
+    _finish(run, setup, cell, out, latest[0], metrics)
+
+
+def _shared_start(
+    setup: Setup, cell: Cell, parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, out: Path
+) -> Path:
+    """This trial's copy of its cell's base evaluation + warm-up checkpoint: computed by the
+    first trial of the cell to get here and published to storage, copied by the others."""
+    shared = setup.folder / "warmups" / cell.warmup_key
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(shared) + ".lock"):
+        if (shared / "state.json").is_file():
+            own = out / "checkpoints" / "start"
+            shutil.rmtree(own, ignore_errors=True)
+            shutil.copytree(shared, own)
+            print(f"[trial] {cell.name}: starts from the shared warm-up in {shared}")
+            return own
+        own = begin_trial(cell.config, parts, pool, test, out)
+        staging = shared.with_name(shared.name + ".tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(own, staging)
+        staging.rename(shared)  # complete or absent, never half-written
+        print(f"[trial] {cell.name}: published the shared warm-up to {shared}")
+        return own
+
+
+def _finish(
+    run: TrialRun, setup: Setup, cell: Cell, out: Path, latest: Path, metrics: pd.DataFrame
+) -> None:
+    """Final artifacts: config, metrics table, every synthetic item, optionally the adapter."""
+    final = out / "final"
+    final.mkdir(parents=True, exist_ok=True)
+    (final / "config.json").write_text(cell.config.model_dump_json(indent=2), encoding="utf-8")
+    metrics.to_csv(final / "metrics.csv", index=False)
+    shutil.copyfile(latest / "items.jsonl", final / "items.jsonl")
+    for name in ("config.json", "metrics.csv", "items.jsonl"):
+        run.log_artifact(final / name)
+    if setup.log_adapter and (latest / "student").is_dir():
+        run.log_artifact(latest / "student", "adapter")
+    run.finish()
+
+
+def _then(first: Any, after: Any) -> Any:
+    def both(*args: Any) -> Any:
+        result = first(*args)
+        after()
+        return result
+
+    return both
