@@ -78,7 +78,10 @@ class ResourcesConfig(Section):
 
 
 class TrackingConfig(Section):
-    uri: str | None = Field(None, description="MLflow tracking URI; default sqlite in storage")
+    uri: str | None = Field(
+        None,
+        description="MLflow tracking URI; default $MLFLOW_TRACKING_URI, else sqlite in storage",
+    )
     experiment: str | None = Field(None, description="MLflow experiment; default: name")
     log_adapter: bool = Field(False, description="log each trial's final LoRA adapter")
 
@@ -87,7 +90,9 @@ class ExperimentConfig(TrialConfig):
     """A grid of trials sharing everything but the grid axes."""
 
     name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    storage: str = Field("runs", description="Tune storage: a local folder or a URI (s3://...)")
+    storage: str = Field(
+        "runs", description="a folder every node sees: local, or a shared mount on a cluster"
+    )
     grid: GridConfig = Field(default_factory=GridConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -132,7 +137,7 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
     """
     shared, grid = config.shared(), config.grid
     strategies = _axis(grid.strategy, "strategy", shared, _strategy_entry)
-    students = _axis(grid.student, "student", shared, lambda e: _block(e, "model"))
+    students = _axis(grid.student, "student", shared, lambda e: _block(e, "model"), "student.model")
     tasks = _axis(grid.task, "task", shared, lambda e: _block(e, "name"))
     student_labels = _labels([_model_label(s["model"]) for _, s in students])
     task_labels = _labels([t["name"] for _, t in tasks])
@@ -159,11 +164,16 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
 
 
 def _axis(
-    entries: list[Any] | None, axis: str, shared: dict[str, Any], to_block: Any
+    entries: list[Any] | None,
+    axis: str,
+    shared: dict[str, Any],
+    to_block: Any,
+    shared_key: str | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """(key for errors, merged section) per entry; the shared section when the axis is absent."""
+    """(key for errors, merged section) per entry; the shared section when the axis is absent,
+    named ``shared_key`` in errors (default: the section)."""
     if entries is None:
-        return [(axis, shared[axis])]
+        return [(shared_key or axis, shared[axis])]
     if axis == "strategy":  # a strategy entry replaces the section: no half-merged pairings
         return [(f"grid.{axis}[{i}]", to_block(e)) for i, e in enumerate(entries)]
     return [(f"grid.{axis}[{i}]", {**shared[axis], **to_block(e)}) for i, e in enumerate(entries)]

@@ -71,8 +71,7 @@ def answer_table(
         answer_tokens=[g.n_tokens for g in generations],
         **{
             ANSWER_NLL: [
-                normalise_nll(g.mean_nll * g.n_tokens, g.n_tokens, g.text, how)
-                for g in generations
+                normalise_nll(g.mean_nll * g.n_tokens, g.n_tokens, g.text, how) for g in generations
             ]
         },
         **{
@@ -93,8 +92,7 @@ def answer_table(
         )
         # + 1: the EOS that add_eos scores
         lengths = [
-            len(student.tokenizer(r, add_special_tokens=False)["input_ids"]) + 1
-            for r in references
+            len(student.tokenizer(r, add_special_tokens=False)["input_ids"]) + 1 for r in references
         ]
         result[REFERENCE_NLL] = [
             normalise_nll(total, n, r, how)

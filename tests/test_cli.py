@@ -152,3 +152,44 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.strip() == f"ray-asd: error: {path}: the file is empty"
+
+
+SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]  # closed again when the block ends
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--set", "grid.strategy=[loss, nonsense]"], "smoke.yaml: grid.strategy[1]: "),
+        (["--set", "grid.task=[nope]"], "smoke.yaml: grid.task[0]: "),
+        (["--set", "budget.per_iteration=-1"], "smoke.yaml: budget.per_iteration: "),
+        (["--set", "student.model=./missing"], "smoke.yaml: student.model: "),
+        (["--set", "storage=s3://bucket/runs"], "smoke.yaml: storage: "),
+        (["--address", "127.0.0.1:{port}"], "--address 127.0.0.1:{port}: cannot connect"),
+        (["--address", "ray://nohost"], "--address ray://nohost: expected ray://HOST:PORT"),
+    ],
+)
+def test_run_rejects_bad_experiments_before_ray_starts(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str
+) -> None:
+    import ray
+
+    def no_ray(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ray.init was called")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", no_ray)
+    port = closed_port()
+    argv = [a.format(port=port) for a in argv]
+    code, _, err = run(capsys, "run", str(SMOKE), "--set", f"storage={tmp_path}", *argv)
+    assert code == 2
+    assert err.count("\n") == 1, err
+    assert message.format(port=port) in err

@@ -26,13 +26,18 @@ def test_cluster_yaml_schema_check_can_fail() -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_validates(path: Path) -> None:
-    from ray_asd.config import load_config
+    from ray_asd.config import TrialConfig, load_config
+    from ray_asd.experiment import ExperimentConfig, load_experiment
     from ray_asd.tasks import make_task
     from ray_asd.trial import build_strategy
 
-    config = load_config(path)
-    make_task(config.task.name, **config.task.params)  # task and parameters exist
-    build_strategy(config)  # strategy, scorer and selector exist
+    experiment_keys = set(ExperimentConfig.model_fields) - set(TrialConfig.model_fields)
+    if experiment_keys & set(yaml.safe_load(path.read_text(encoding="utf-8"))):
+        load_experiment(path)  # validates every cell: strategies, students, tasks
+    else:
+        config = load_config(path)
+        make_task(config.task.name, **config.task.params)  # task and parameters exist
+        build_strategy(config)  # strategy, scorer and selector exist
     assert path.read_text(encoding="utf-8").startswith("# ray-asd "), (
         "a config opens with its command"
     )

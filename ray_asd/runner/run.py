@@ -93,7 +93,7 @@ def run_experiment(
         except ConnectionError as error:
             raise ConfigError(f"--address {address}: no Ray cluster there ({error})") from None
 
-    uri = config.tracking.uri or default_uri(folder.parent)
+    uri = config.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(folder.parent)
     mlflow_experiment = config.tracking.experiment or config.name
     experiment_id = prepare_experiment(uri, mlflow_experiment, folder.parent)
     resources = config.resources
@@ -243,4 +243,6 @@ def _check_address(address: str | None) -> None:
     try:
         socket.create_connection((host, port), timeout=5).close()
     except OSError as error:
-        raise ConfigError(f"--address {address}: cannot connect to {host}:{port} ({error})") from None
+        raise ConfigError(
+            f"--address {address}: cannot connect to {host}:{port} ({error})"
+        ) from None

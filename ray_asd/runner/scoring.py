@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +20,8 @@ from ray_asd.experiment import ScoringResources
 from ray_asd.student import Student
 from ray_asd.tasks import make_task
 from ray_asd.trial import answer_table
+
+MODEL_SECONDS = "_model_seconds"
 
 
 class StudentScorer:
@@ -48,7 +51,11 @@ class StudentScorer:
             self.student.load_adapter(Path(adapter))
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        return answer_table(self.config, self.task, self.student, batch, self.columns)
+        clock = time.perf_counter()
+        answered = answer_table(self.config, self.task, self.student, batch, self.columns)
+        # The batch's model time, spread over its rows: the trial sums it to tell model
+        # compute from Ray Data overhead (actor start, model load, transfers).
+        return answered.assign(**{MODEL_SECONDS: (time.perf_counter() - clock) / len(batch)})
 
 
 class RayDataAnswers:
@@ -72,6 +79,7 @@ class RayDataAnswers:
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         self.version = 0  # bumped whenever the student's weights change
         self.published: int | None = None
+        self.model_seconds = 0.0  # spent inside the actors' answer_table, summed over passes
 
     def changed(self) -> None:
         """Called by the trial after training or loading an adapter."""
@@ -82,8 +90,10 @@ class RayDataAnswers:
             return None
         folder = self.adapters / f"v{self.version}"
         if self.published != self.version:
-            if folder.exists():  # left by an earlier attempt of this trial
-                shutil.rmtree(folder)
+            # Earlier versions served passes that are over; a folder of this version was
+            # left by an earlier attempt of the trial.
+            for old in self.adapters.glob("v*"):
+                shutil.rmtree(old)
             self.student.save_adapter(folder)
             self.published = self.version
         return str(folder)
@@ -109,6 +119,7 @@ class RayDataAnswers:
             )
             .to_pandas()
         )
+        self.model_seconds += float(answered.pop(MODEL_SECONDS).sum())
         # Ray Data may finish batches out of order: put the rows back in the table's order.
         ordered = answered.set_index("id").loc[table["id"]].reset_index()
         return ordered[list(answered.columns)]

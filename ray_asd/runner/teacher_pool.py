@@ -18,6 +18,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,18 @@ class TeacherEngine:
         """``kind`` "write" (texts are seed questions) or "answer" (texts are questions)."""
         if task.key not in self._tasks:
             self._tasks[task.key] = make_task(task.name, **dict(task.params))
-        keys = [_request_key(kind, task, text, seed) for text, seed in zip(texts, seeds, strict=True)]
+        keys = [
+            _request_key(kind, task, text, seed) for text, seed in zip(texts, seeds, strict=True)
+        ]
         new = [i for i, key in enumerate(keys) if key not in self._served]
         if new:
             method = {
                 "write": self._teacher.write_questions,
                 "answer": self._teacher.answer_questions,
             }[kind]
-            outputs = method(self._tasks[task.key], [texts[i] for i in new], [seeds[i] for i in new])
+            outputs = method(
+                self._tasks[task.key], [texts[i] for i in new], [seeds[i] for i in new]
+            )
             fresh = {keys[i]: out for i, out in zip(new, outputs, strict=True)}
             self._served.update(fresh)
             with self._served_file.open("a", encoding="utf-8") as file:
@@ -143,7 +148,7 @@ class PooledTeacher:
 
 def _split(n: int, parts: int) -> list[tuple[int, int]]:
     bounds = [round(i * n / parts) for i in range(parts + 1)]
-    return list(zip(bounds[:-1], bounds[1:], strict=True))
+    return list(pairwise(bounds))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Steps: iteration t is logged at step t, the warm-up at step -1 and the base model at step -2,
 so every curve starts from the untrained student. The run id travels in the trial's
-checkpoint, so a trial restored by Tune continues its run instead of opening a new one.
+checkpoint, so a trial restored by Tune continues its run instead of opening a new one, and
+logging is idempotent per step: a restored trial re-sends its rows, MLflow gets each once.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from mlflow.entities import Metric, Param, RunTag
 BATCH = 100
 MAX_PARAM = 6000
 STEP_OF_PHASE = {"base": -2, "warmup": -1}
+STEP_MARKER = "n_synthetic"
 
 
 def default_uri(storage: Path) -> str:
@@ -71,6 +73,9 @@ class TrialRun:
     def __init__(self, uri: str, run_id: str) -> None:
         self.client = MlflowClient(uri)
         self.run_id = run_id
+        # Every row carries n_synthetic: its history lists the steps logged so far.
+        history = self.client.get_metric_history(run_id, STEP_MARKER)
+        self.logged_steps = {metric.step for metric in history}
 
     @classmethod
     def start(
@@ -90,18 +95,23 @@ class TrialRun:
         return cls(uri, run.info.run_id)
 
     def log_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Every numeric value of each metrics row, at the row's step."""
+        """Every numeric value of each metrics row at the row's step; steps logged before
+        are skipped. The step marker goes last, so a step counts as logged only once all of
+        its values are."""
         now = int(time.time() * 1000)
-        metrics = [
-            Metric(key, float(value), now, STEP_OF_PHASE.get(row["phase"], row["iteration"]))
-            for row in rows
-            for key, value in row.items()
-            if key not in ("iteration", "phase")
-            and isinstance(value, int | float)
-            and value is not None
-        ]
-        for i in range(0, len(metrics), BATCH):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + BATCH])
+        for row in rows:
+            step = STEP_OF_PHASE.get(row["phase"], row["iteration"])
+            if step in self.logged_steps:
+                continue
+            metrics = [
+                Metric(key, float(value), now, step)
+                for key, value in row.items()
+                if key not in ("iteration", "phase", STEP_MARKER) and isinstance(value, int | float)
+            ]
+            metrics.append(Metric(STEP_MARKER, float(row[STEP_MARKER]), now, step))
+            for i in range(0, len(metrics), BATCH):
+                self.client.log_batch(self.run_id, metrics=metrics[i : i + BATCH])
+            self.logged_steps.add(step)
 
     def tag(self, key: str, value: str) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(key, value)])

@@ -23,7 +23,7 @@ from filelock import FileLock
 from ray import tune
 
 from ray_asd.experiment import Cell, ResourcesConfig
-from ray_asd.loop import TrialParts, begin_trial, load_checkpoint, run_trial
+from ray_asd.loop import TrialParts, begin_trial, latest_checkpoint, load_checkpoint, run_trial
 from ray_asd.runner.scoring import RayDataAnswers
 from ray_asd.runner.teacher_pool import PooledTeacher, TaskSpec
 from ray_asd.runner.tracking import TrialRun
@@ -93,41 +93,74 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
         **callables,
     )
 
-    restored = tune.get_checkpoint()
-    if restored is not None:
-        start = out / "checkpoints" / "restored"
-        shutil.rmtree(start, ignore_errors=True)
-        restored.to_directory(str(start))
-        run = TrialRun(setup.tracking_uri, json.loads((start / RUN_FILE).read_text())["run_id"])
-        restores = json.loads((start / RUN_FILE).read_text()).get("restores", 0) + 1
-        run.tag("ray_asd.restores", str(restores))
-        print(f"[trial] {cell.name}: restored by Tune (restore {restores})")
-    else:
-        run = TrialRun.start(
-            setup.tracking_uri,
-            setup.mlflow_experiment_id,
-            cell.name,
-            {**cell.tags, "ray_asd.experiment": setup.name, "ray_asd.cell": cell.name},
-            config.model_dump(),
-        )
-        restores = 0
+    start, from_tune = _restart_point(out)
+    run = _trial_run(setup, cell, out)
+    if start is None:
         start = _shared_start(setup, cell, parts, pool, test, out)
-
-    latest = [start]
+    latest, scored = [start], [0.0]
 
     def checkpointed(folder: Path, rows: list[dict[str, Any]]) -> None:
         latest[0] = folder
-        (folder / RUN_FILE).write_text(json.dumps({"run_id": run.run_id, "restores": restores}))
+        (folder / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}), encoding="utf-8")
+        # Model time inside the scoring actors since the last report: the rest of the
+        # answering phases' seconds is Ray Data overhead.
+        rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
+        scored[0] = answers.model_seconds
         run.log_rows(rows)
-        last = rows[-1]
-        metrics = {k: v for k, v in last.items() if isinstance(v, int | float | str)}
+        metrics = {k: v for k, v in rows[-1].items() if isinstance(v, int | float | str)}
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
 
     parts.checkpointed = checkpointed
-    if restored is None:  # the start (own or shared) is this trial's first checkpoint
-        checkpointed(start, load_checkpoint(start).metrics)
+    metrics_so_far = load_checkpoint(start).metrics
+    if from_tune:
+        run.log_rows(metrics_so_far)  # what a killed attempt computed but had not logged yet
+    else:  # the start (shared, or newer than Tune knew) becomes the trial's first report
+        checkpointed(start, metrics_so_far)
     metrics = run_trial(config, parts, pool, test, out, start=start)
     _finish(run, setup, cell, out, latest[0], metrics)
+
+
+def _restart_point(out: Path) -> tuple[Path | None, bool]:
+    """Where an earlier attempt of this trial got to: Tune's checkpoint, or the trial folder's
+    own latest checkpoint when that is newer (an attempt killed between writing a checkpoint
+    and reporting it, or a driver stopped before Tune saved its state). None: a new trial.
+    The flag says the checkpoint is the one Tune restored."""
+    restored = tune.get_checkpoint()
+    own = latest_checkpoint(out)
+    if restored is not None:
+        folder = out / "checkpoints" / "restored"
+        shutil.rmtree(folder, ignore_errors=True)
+        restored.to_directory(str(folder))
+        if (
+            own is None
+            or load_checkpoint(own).next_iteration <= load_checkpoint(folder).next_iteration
+        ):
+            return folder, True
+    return own, False
+
+
+def _trial_run(setup: Setup, cell: Cell, out: Path) -> TrialRun:
+    """The trial's MLflow run: the one an earlier attempt opened (its id is kept in the trial
+    folder and in every checkpoint), or a new one."""
+    record = out / RUN_FILE
+    if record.is_file():
+        state = json.loads(record.read_text(encoding="utf-8"))
+        state["restores"] = state.get("restores", 0) + 1
+        record.write_text(json.dumps(state), encoding="utf-8")
+        run = TrialRun(setup.tracking_uri, state["run_id"])
+        run.tag("ray_asd.restores", str(state["restores"]))
+        print(f"[trial] {cell.name}: attempt {state['restores'] + 1}, MLflow run {run.run_id}")
+        return run
+    run = TrialRun.start(
+        setup.tracking_uri,
+        setup.mlflow_experiment_id,
+        cell.name,
+        {**cell.tags, "ray_asd.experiment": setup.name, "ray_asd.cell": cell.name},
+        cell.config.model_dump(),
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"run_id": run.run_id, "restores": 0}), encoding="utf-8")
+    return run
 
 
 def _shared_start(

@@ -125,10 +125,11 @@ def check_model_spec(spec: str) -> None:
     elif spec.startswith(TINY_PREFIX):
         if spec != TINY_PREFIX:
             raise ConfigError(f"model spec {spec!r}: the tiny model takes no options, use 'tiny:'")
-    elif spec.startswith(("/", ".", "~")) or spec.count("/") > 1:
+    elif (spec.startswith(("/", ".", "~")) or spec.count("/") > 1) and not Path(
+        spec
+    ).expanduser().is_dir():
         # A hub id is "org/name"; anything else with a path shape must be a local folder.
-        if not Path(spec).expanduser().is_dir():
-            raise ConfigError(f"{spec!r} is not a folder (and not a hub id like org/name)")
+        raise ConfigError(f"{spec!r} is not a folder (and not a hub id like org/name)")
 
 
 def load_model_and_tokenizer(

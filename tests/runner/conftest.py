@@ -1,0 +1,99 @@
+"""Runner fixtures: one local 2-node Ray cluster and one real `mlflow server` per test run.
+
+The cluster mirrors cluster.yaml: a head node with no CPUs for trials (the driver and the
+teacher pool live there) and a worker with 2 CPUs where trials and scoring actors run.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    address: str  # the head's GCS address, HOST:PORT, as `ray-asd run --address` takes
+    head_node_id: str
+    worker_node_id: str
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(model_cache: Path) -> Iterator[LocalCluster]:
+    saved = os.environ.get("RAY_ASD_CACHE")
+    os.environ["RAY_ASD_CACHE"] = str(model_cache)  # every Ray process inherits it
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True}
+    )
+    worker = cluster.add_node(num_cpus=2)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address)
+    try:
+        yield LocalCluster(cluster.address, cluster.head_node.node_id, worker.node_id)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        if saved is None:
+            os.environ.pop("RAY_ASD_CACHE", None)
+        else:
+            os.environ["RAY_ASD_CACHE"] = saved
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of a real MLflow tracking server on loopback (a process of its own)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = (root / "server.log").open("wb")
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"},
+    )
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()}")
+        time.sleep(0.5)
+    try:
+        yield uri
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

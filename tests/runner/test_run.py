@@ -1,0 +1,191 @@
+"""`ray-asd run` end to end with the tiny student on a local 2-node Ray cluster (conftest):
+MLflow runs on a real server, a killed trial retried, a stopped driver resumed."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+from ray.util.state import list_actors
+
+from ray_asd.cli import main
+from ray_asd.experiment import load_experiment
+from ray_asd.runner import Outcome, run_experiment
+from ray_asd.runner.tracking import default_uri
+
+from .conftest import LocalCluster
+
+SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
+CELLS = ["loss-tiny-arith-seed0", "random-tiny-arith-seed0"]
+
+
+@pytest.fixture(scope="module")
+def smoke(
+    ray_cluster: LocalCluster, mlflow_server: str, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Outcome, Path]:
+    """The smoke grid run once, uninterrupted, tracked on the MLflow server: the reference."""
+    storage = tmp_path_factory.mktemp("smoke")
+    config = load_experiment(SMOKE, [f"storage={storage}", f"tracking.uri={mlflow_server}"])
+    return run_experiment(config), storage / "smoke"
+
+
+def items(folder: Path, cell: str) -> list[dict[str, Any]]:
+    lines = (folder / "trials" / cell / "final" / "items.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.1)
+
+
+def served_keys(folder: Path) -> list[str]:
+    """Every request the teacher pool computed (not replayed), from its files."""
+    return [
+        json.loads(line)["key"]
+        for path in sorted((folder / "teacher").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+
+
+def alive_trials() -> list[Any]:
+    filters = [("class_name", "=", "ImplicitFunc"), ("state", "=", "ALIVE")]
+    return list_actors(filters=filters, detail=True)
+
+
+def test_smoke_grid_writes_one_mlflow_run_per_trial(
+    smoke: tuple[Outcome, Path], mlflow_server: str, tmp_path: Path
+) -> None:
+    outcome, folder = smoke
+    assert not outcome.errors
+    assert outcome.table["trial"].tolist() == CELLS
+    assert outcome.table["n_synthetic"].tolist() == [12, 12]  # warm-up 4 + 2 iterations x 4
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("smoke")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == CELLS
+    for cell, run in runs.items():
+        assert run.info.status == "FINISHED"
+        tags = run.data.tags
+        assert (tags["strategy"], tags["student"], tags["task"], tags["seed"]) == (
+            cell.split("-")[0],
+            "tiny",
+            "arith",
+            "0",
+        )
+        assert run.data.params["budget.iterations"] == "2"
+        assert run.data.params["strategy.name"] == tags["strategy"]
+        history = client.get_metric_history(run.info.run_id, "n_synthetic")
+        assert [(m.step, m.value) for m in history] == [(-2, 0), (-1, 4), (0, 8), (1, 12)]
+        for metric in ("accuracy", "teacher_prompt_tokens", "seconds_train", "n_rejected"):
+            assert metric in run.data.metrics, metric
+        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+        assert {"config.json", "items.jsonl", "metrics.csv"} <= artifacts
+        logged = client.download_artifacts(run.info.run_id, "items.jsonl", str(tmp_path / cell))
+        assert [json.loads(line) for line in Path(logged).read_text().splitlines()] == items(
+            folder, cell
+        )
+    assert "score_mean" in runs["loss-tiny-arith-seed0"].data.metrics
+    # Both strategies start from the one shared warm-up.
+    warmups = [[i for i in items(folder, cell) if i["iteration"] < 0] for cell in CELLS]
+    assert warmups[0] == warmups[1] and len(warmups[0]) >= 4
+
+
+def test_scoring_actors_run_on_the_worker_node(
+    smoke: tuple[Outcome, Path], ray_cluster: LocalCluster
+) -> None:
+    scorers = [a for a in list_actors(detail=True, limit=10_000) if "StudentScorer" in a.class_name]
+    assert scorers, "the trials answered through Ray Data actors"
+    assert {a.node_id for a in scorers} == {ray_cluster.worker_node_id}
+
+
+def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
+    smoke: tuple[Outcome, Path], tmp_path: Path
+) -> None:
+    cell = CELLS[0]
+    config = load_experiment(SMOKE, [f"storage={tmp_path}", "name=killed", "grid.strategy=[loss]"])
+    folder = tmp_path / "killed"
+    killed: list[int] = []
+
+    def kill_the_trial_inside_iteration_1() -> None:
+        first = folder / "trials" / cell / "checkpoints" / "iter_000" / "state.json"
+        wait_for(first.is_file)
+        served = len(served_keys(folder))
+        wait_for(lambda: len(served_keys(folder)) > served)  # the teacher served iteration 1
+        (trial,) = alive_trials()
+        os.kill(trial.pid, signal.SIGKILL)
+        killed.append(trial.pid)
+
+    killer = threading.Thread(target=kill_the_trial_inside_iteration_1, daemon=True)
+    killer.start()
+    outcome = run_experiment(config)
+    killer.join(timeout=10)
+
+    assert killed, "the trial was killed mid-experiment"
+    assert not outcome.errors
+    assert items(folder, cell) == items(smoke[1], cell)
+    # The retry re-sent iteration 1's requests; the pool replayed them, computing none twice.
+    keys = served_keys(folder)
+    assert max(Counter(keys).values()) == 1
+    assert outcome.teacher["engine_requests"] == len(keys)
+    assert outcome.teacher["requests"] > outcome.teacher["engine_requests"]
+    client = MlflowClient(default_uri(tmp_path))
+    (run,) = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
+    assert run.data.tags["ray_asd.restores"] == "1"
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "accuracy")]
+    assert steps == [-2, -1, 0, 1]
+
+
+def test_resume_after_the_driver_is_stopped(
+    smoke: tuple[Outcome, Path], ray_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=resumed"]
+    folder = tmp_path / "resumed"
+    log = (tmp_path / "driver.log").open("wb")
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "ray_asd.cli", *args, "--address", ray_cluster.address],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    first = folder / "trials" / CELLS[0] / "checkpoints" / "iter_000" / "state.json"
+    wait_for(lambda: first.is_file() or driver.poll() is not None)
+    assert driver.poll() is None, (tmp_path / "driver.log").read_text()
+    driver.kill()  # no goodbye: Tune's experiment state is whatever it last saved
+    driver.wait()
+    wait_for(lambda: not alive_trials(), timeout=60)  # the job's trials die with their driver
+    assert not (folder / "trials" / CELLS[1] / "final").exists()
+
+    assert main([*args, "--resume"]) == 0
+
+    for cell in CELLS:
+        assert items(folder, cell) == items(smoke[1], cell)
+    assert max(Counter(served_keys(folder)).values()) == 1  # no teacher request computed twice
+    client = MlflowClient(default_uri(tmp_path))
+    runs = client.search_runs([client.get_experiment_by_name("resumed").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == CELLS  # the same runs, continued
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "n_synthetic")]
+        assert steps == [-2, -1, 0, 1]  # no iteration logged twice
+
+
+def test_resume_without_an_experiment_fails_before_ray_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["run", str(SMOKE), "--set", f"storage={tmp_path}", "--resume"])
+    assert code == 2
+    assert "--resume: no experiment 'smoke'" in capsys.readouterr().err

@@ -1,0 +1,94 @@
+"""Experiment configs: the grid's cells, per-axis blocks, and one error line per bad key."""
+
+from pathlib import Path
+
+import pytest
+
+from ray_asd.errors import ConfigError
+from ray_asd.experiment import cells, load_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_grid_is_the_product_of_its_axes(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+name: grid
+student: {max_new_tokens: 32}
+grid:
+  strategy: [random, loss, {scorer: loss, selector: balanced}]
+  student: ["tiny:", {model: "tiny:", batch_size: 4}]
+  seed: [0, 1]
+""",
+    )
+    grid = cells(load_experiment(path))
+    assert len(grid) == 3 * 2 * 2
+    names = [cell.name for cell in grid]
+    assert len(set(names)) == len(names)
+    assert "loss+balanced-tiny-2-arith-seed1" in names  # two "tiny" students get suffixes
+    by_name = {cell.name: cell for cell in grid}
+    second = by_name["random-tiny-2-arith-seed0"].config.student
+    assert (second.batch_size, second.max_new_tokens) == (4, 32)  # the block merges over shared
+    assert by_name["random-tiny-1-arith-seed0"].tags == {
+        "strategy": "random",
+        "student": "tiny-1",
+        "task": "arith",
+        "seed": "0",
+    }
+
+
+def test_strategies_of_a_cell_share_a_warm_up_and_seeds_do_not(tmp_path: Path) -> None:
+    path = write(tmp_path, "grid: {strategy: [random, loss], seed: [0, 1]}\n")
+    keys = {
+        (c.tags["strategy"], c.tags["seed"]): c.warmup_key for c in cells(load_experiment(path))
+    }
+    assert keys["random", "0"] == keys["loss", "0"]
+    assert keys["random", "0"] != keys["random", "1"]
+
+
+def test_absent_axes_keep_the_shared_settings(tmp_path: Path) -> None:
+    path = write(tmp_path, "strategy: {name: static}\nseed: 7\n")
+    (cell,) = cells(load_experiment(path))
+    assert cell.name == "static-smollm2-135m-arith-seed7"
+
+
+def test_set_overrides_reach_the_grid(tmp_path: Path) -> None:
+    path = write(tmp_path, "grid: {strategy: [random]}\n")
+    config = load_experiment(path, ["grid.seed=[3, 4]", "resources.scoring.actors=2"])
+    assert [c.config.seed for c in cells(config)] == [3, 4]
+    assert config.resources.scoring.actors == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("grid: {strategy: [random, nonsense]}\n", "grid.strategy[1]"),
+        ("grid: {task: [arith, {name: nope}]}\n", "grid.task[1]"),
+        ("budget: {per_iteration: -4}\n", "budget.per_iteration"),
+        ("grid: {student: [./no/such/model]}\n", "grid.student[0]"),
+        ("student: {model: ''}\n", "student.model"),
+        ("resources: {scoring: {actors: 0}}\n", "resources.scoring.actors"),
+        ("grid: {seed: []}\n", "grid.seed"),
+        ("grid: {strategies: [loss]}\n", "grid.strategies"),
+    ],
+)
+def test_a_bad_key_is_one_line_naming_it(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_experiment(write(tmp_path, text))
+    message = str(error.value)
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith(f"{tmp_path / 'experiment.yaml'}: {key}:"), message
+
+
+def test_shipped_experiment_configs_validate() -> None:
+    for name in ("quickstart", "smoke"):
+        config = load_experiment(ROOT / "configs" / f"{name}.yaml")
+        assert config.name == name
+        assert len(cells(config)) >= 2
