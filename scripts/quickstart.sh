@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Set everything up (scripts/setup.sh) and run the main job on the embedded default: one trial
-# of the paper's loop on this CPU with no network (configs/trial-quickstart.yaml: SmolLM2-135M
-# student, built-in arithmetic task, oracle teacher, `loss` strategy; a few minutes on 2 cores).
-# Extra arguments go to `ray-asd trial`, e.g. `--set strategy.name=random --out runs/random`.
-# The Ray runner replaces this with `ray-asd run configs/quickstart.yaml` when it lands.
+# Set everything up (scripts/setup.sh) and run the main job on the embedded default: the
+# quickstart experiment (configs/quickstart.yaml) on a local Ray instance, no network needed:
+# SmolLM2-135M student, built-in arithmetic task, oracle teacher, strategies random, static
+# and loss as three Ray Tune trials tracked in MLflow (runs/mlflow.db). ~8 min on 2 cores.
+# Run it again after an interruption and it resumes; after a finished run it starts a new
+# experiment only if you pass another name. Extra arguments go to `ray-asd run`, e.g.
+# `--set name=mine --set grid.seed=[0,1]`.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 venv=${RAY_ASD_VENV:-$root/.venv}
 cd "$root"
-out=runs/quickstart
-if [ -e "$out/checkpoints" ]; then
-  resume=(--resume)  # a finished trial prints its table again; an interrupted one continues
-else
-  resume=()
+resume=()
+if [ -d runs/quickstart/tune ] && [ "$#" -eq 0 ]; then
+  resume=(--resume)  # an interrupted quickstart continues; a finished one prints its table
 fi
-"$venv/bin/ray-asd" trial configs/trial-quickstart.yaml --out "$out" "${resume[@]}" "$@"
+exec "$venv/bin/ray-asd" run configs/quickstart.yaml "${resume[@]}" "$@"

@@ -125,11 +125,13 @@ def check_model_spec(spec: str) -> None:
     elif spec.startswith(TINY_PREFIX):
         if spec != TINY_PREFIX:
             raise ConfigError(f"model spec {spec!r}: the tiny model takes no options, use 'tiny:'")
-    elif (spec.startswith(("/", ".", "~")) or spec.count("/") > 1) and not Path(
-        spec
-    ).expanduser().is_dir():
-        # A hub id is "org/name"; anything else with a path shape must be a local folder.
+    elif _path_shaped(spec) and not Path(spec).expanduser().is_dir():
         raise ConfigError(f"{spec!r} is not a folder (and not a hub id like org/name)")
+
+
+def _path_shaped(spec: str) -> bool:
+    """A hub id is "org/name"; anything else with a path shape must be a local folder."""
+    return spec.startswith(("/", ".", "~")) or spec.count("/") > 1
 
 
 def load_model_and_tokenizer(
