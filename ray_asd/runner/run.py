@@ -20,6 +20,7 @@ import hashlib
 import math
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,7 +33,7 @@ from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, cells
 from ray_asd.runner.teacher_pool import start_pool
 from ray_asd.runner.tracking import default_uri, prepare_experiment, ui_command
-from ray_asd.runner.trial import Setup, run_cell
+from ray_asd.runner.trial import Setup, mark_failed, run_cell
 
 NAMESPACE = "ray-asd"
 # Environment the trials and actors need as the driver has it (on a remote cluster too).
@@ -56,6 +57,7 @@ class Outcome:
     tracking_uri: str
     mlflow_experiment: str
     teacher: dict[str, int]  # the pool's request counters
+    seconds: float  # the driver's wall time, Ray start included
 
 
 def run_experiment(
@@ -71,6 +73,7 @@ def run_experiment(
         ConfigError: bad storage, an existing experiment without ``resume`` (or a missing one
             with it), or an unreachable ``address``; raised before any Ray work.
     """
+    clock = time.perf_counter()
     grid = {cell.name: cell for cell in cells(config, where)}
     folder = _storage_folder(config, where)
     tune_path = folder / "tune"
@@ -158,6 +161,7 @@ def run_experiment(
         cell = result.config["cell"]
         if result.error is not None:
             errors[cell] = str(result.error).strip().splitlines()[-1]
+            mark_failed(folder / "trials" / cell, uri)
         metrics = result.metrics or {}
         rows.append(
             {"trial": cell, **{label: metrics.get(k) for k, label in RESULT_COLUMNS.items()}}
@@ -170,6 +174,7 @@ def run_experiment(
         tracking_uri=uri,
         mlflow_experiment=mlflow_experiment,
         teacher=pool.stats(),
+        seconds=time.perf_counter() - clock,
     )
 
 
@@ -180,7 +185,7 @@ def format_outcome(outcome: Outcome) -> str:
         "",
         f"teacher pool: {outcome.teacher['requests']} requests, "
         f"{outcome.teacher['engine_requests']} computed (the rest replayed)",
-        f"trial folders: {outcome.folder / 'trials'}",
+        f"wall time: {outcome.seconds:.0f} s; trial folders: {outcome.folder / 'trials'}",
         f"MLflow: experiment {outcome.mlflow_experiment!r} at {outcome.tracking_uri}",
         f"  view: {ui_command(outcome.tracking_uri)}",
     ]

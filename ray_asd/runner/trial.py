@@ -155,7 +155,12 @@ def _trial_run(setup: Setup, cell: Cell, out: Path) -> TrialRun:
         setup.tracking_uri,
         setup.mlflow_experiment_id,
         cell.name,
-        {**cell.tags, "ray_asd.experiment": setup.name, "ray_asd.cell": cell.name},
+        {
+            **cell.tags,
+            "ray_asd.experiment": setup.name,
+            "ray_asd.cell": cell.name,
+            "ray_asd.warmup_key": cell.warmup_key,  # runs that share one computed warm-up
+        },
         cell.config.model_dump(),
     )
     out.mkdir(parents=True, exist_ok=True)
@@ -184,6 +189,13 @@ def _shared_start(
         staging.rename(shared)  # complete or absent, never half-written
         print(f"[trial] {cell.name}: published the shared warm-up to {shared}")
         return own
+
+
+def mark_failed(out: Path, tracking_uri: str) -> None:
+    """Ends the MLflow run of a trial that failed for good (Tune gave up retrying it)."""
+    record = out / RUN_FILE
+    if record.is_file():
+        TrialRun(tracking_uri, json.loads(record.read_text())["run_id"]).finish("FAILED")
 
 
 def _finish(

@@ -189,3 +189,20 @@ def test_resume_without_an_experiment_fails_before_ray_work(
     code = main(["run", str(SMOKE), "--set", f"storage={tmp_path}", "--resume"])
     assert code == 2
     assert "--resume: no experiment 'smoke'" in capsys.readouterr().err
+
+
+def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
+    ray_cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=failing"]
+    overrides = {
+        "grid.student": '["tiny:", "nobody/no-such-model"]',  # a hub id: valid until loaded
+        "grid.strategy": "[random]",
+        "resources.max_failures": "0",
+    }
+    for key, value in overrides.items():
+        args += ["--set", f"{key}={value}"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "FAILED random-no-such-model-arith-seed0: " in out
+    assert (tmp_path / "failing" / "trials" / "random-tiny-arith-seed0" / "final").is_dir()
