@@ -2,10 +2,11 @@
 
 Reads the MLflow runs of a finished `ray-asd run` experiment and sums, over its trials, the
 time spent in models: LoRA training (`seconds_train`), answering and scoring inside the Ray
-Data actors (`seconds_scoring_model`) and teacher generation (`seconds_generate`); the base
-evaluation and warm-up (steps < 0), which strategies of one cell share, count once. The rest
-of the driver's wall time (printed by `ray-asd run` as "wall time") is outside model compute:
-Ray and Tune start-up, actor start and model loads, transfers, checkpoints, MLflow.
+Data actors (`seconds_scoring_model`) and teacher generation (`seconds_generate`). The base
+evaluation and warm-up (steps < 0), which the strategies of a cell share, count once; the
+table lists each trial's own iterations (steps >= 0). The rest of the driver's wall time
+(printed by `ray-asd run` as "wall time") is outside model compute: Ray and Tune start-up,
+actor starts and model loads, transfers, checkpoints, MLflow.
 
     python bench/runner_overhead.py sqlite:///runs/mlflow.db quickstart --wall 530
 """
@@ -31,29 +32,24 @@ def main() -> None:
     experiment = client.get_experiment_by_name(args.experiment)
     if experiment is None:
         raise SystemExit(f"no experiment {args.experiment!r} at {args.tracking_uri}")
-    totals = dict.fromkeys(MODEL_PHASES, 0.0)
-    counted_warmups: set[str] = set()
+    shared: dict[str, float] = {}  # warm-up key -> model seconds of its steps < 0
+    own = 0.0
     print(f"{'trial':40} {'accuracy':>8} " + " ".join(f"{p[8:]:>15}" for p in MODEL_PHASES))
     for run in sorted(
         client.search_runs([experiment.experiment_id]), key=lambda r: r.info.run_name
     ):
-        warmup = run.data.tags.get("ray_asd.warmup_key", run.info.run_id)
-        first = warmup not in counted_warmups  # the shared steps < 0 count for one run only
-        counted_warmups.add(warmup)
-        sums = {
-            phase: sum(
-                m.value
-                for m in client.get_metric_history(run.info.run_id, phase)
-                if first or m.step >= 0
-            )
-            for phase in MODEL_PHASES
-        }
-        for phase, value in sums.items():
-            totals[phase] += value
+        histories = {p: client.get_metric_history(run.info.run_id, p) for p in MODEL_PHASES}
+        warmup = sum(m.value for h in histories.values() for m in h if m.step < 0)
+        # The run that computed the shared warm-up logged its scoring time; copies log 0.
+        key = run.data.tags.get("ray_asd.warmup_key", run.info.run_id)
+        shared[key] = max(shared.get(key, 0.0), warmup)
+        sums = {p: sum(m.value for m in h if m.step >= 0) for p, h in histories.items()}
+        own += sum(sums.values())
         accuracy = run.data.metrics.get("accuracy", float("nan"))
         cells = " ".join(f"{sums[p]:>15.1f}" for p in MODEL_PHASES)
         print(f"{run.info.run_name:40} {accuracy:>8.3f} {cells}")
-    model = sum(totals.values())
+    print(f"shared base evaluations + warm-ups: {sum(shared.values()):.1f} s")
+    model = own + sum(shared.values())
     print(
         f"model compute {model:.0f} s of {args.wall:.0f} s wall; outside model compute "
         f"{args.wall - model:.0f} s = {(args.wall - model) / args.wall:.0%}"
