@@ -139,11 +139,17 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
     strategies = _axis(grid.strategy, "strategy", shared, _strategy_entry)
     students = _axis(grid.student, "student", shared, lambda e: _block(e, "model"), "student.model")
     tasks = _axis(grid.task, "task", shared, lambda e: _block(e, "name"))
+    strategy_labels = _labels(
+        [s.get("name") or f"{s.get('scorer')}+{s.get('selector')}" for _, s in strategies]
+    )
     student_labels = _labels([_model_label(s["model"]) for _, s in students])
     task_labels = _labels([t["name"] for _, t in tasks])
     result: list[Cell] = []
-    for (s_key, strategy), (m_i, (m_key, student)), (t_i, (t_key, task)), seed in product(
-        strategies, enumerate(students), enumerate(tasks), grid.seed or [config.seed]
+    seeds = grid.seed or [config.seed]
+    if len(set(seeds)) < len(seeds):
+        raise ConfigError(f"{where}: grid.seed: a seed appears twice in {seeds}")
+    for (s_i, (s_key, strategy)), (m_i, (m_key, student)), (t_i, (t_key, task)), seed in product(
+        enumerate(strategies), enumerate(students), enumerate(tasks), seeds
     ):
         data = {**shared, "strategy": strategy, "student": student, "task": task, "seed": seed}
         trial = validate(TrialConfig, data, where)
@@ -153,7 +159,7 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
             except ConfigError as error:
                 raise ConfigError(f"{where}: {key}: {error}") from None
         tags = {
-            "strategy": trial.strategy.name or "",
+            "strategy": strategy_labels[s_i],
             "student": student_labels[m_i],
             "task": task_labels[t_i],
             "seed": str(seed),

@@ -53,6 +53,23 @@ def test_strategies_of_a_cell_share_a_warm_up_and_seeds_do_not(tmp_path: Path) -
     assert keys["random", "0"] != keys["random", "1"]
 
 
+def test_two_entries_of_one_strategy_get_distinct_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+grid:
+  strategy:
+    - {scorer: loss, selector: balanced}
+    - {scorer: loss, selector: balanced, selector_params: {hard_share: 0.9}}
+""",
+    )
+    names = [cell.name for cell in cells(load_experiment(path))]
+    assert names == [
+        "loss+balanced-1-smollm2-135m-arith-seed0",
+        "loss+balanced-2-smollm2-135m-arith-seed0",
+    ]
+
+
 def test_absent_axes_keep_the_shared_settings(tmp_path: Path) -> None:
     path = write(tmp_path, "strategy: {name: static}\nseed: 7\n")
     (cell,) = cells(load_experiment(path))
@@ -76,6 +93,7 @@ def test_set_overrides_reach_the_grid(tmp_path: Path) -> None:
         ("student: {model: ''}\n", "student.model"),
         ("resources: {scoring: {actors: 0}}\n", "resources.scoring.actors"),
         ("grid: {seed: []}\n", "grid.seed"),
+        ("grid: {seed: [0, 1, 0]}\n", "grid.seed"),
         ("grid: {strategies: [loss]}\n", "grid.strategies"),
     ],
 )

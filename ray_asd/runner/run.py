@@ -17,12 +17,14 @@ Storage layout, under ``storage/name/``::
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pandas as pd
@@ -32,7 +34,7 @@ from ray import tune
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, cells
 from ray_asd.runner.teacher_pool import start_pool
-from ray_asd.runner.tracking import default_uri, prepare_experiment, ui_command
+from ray_asd.runner.tracking import default_uri, flatten, prepare_experiment, ui_command
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
 
 NAMESPACE = "ray-asd"
@@ -77,22 +79,26 @@ def run_experiment(
     grid = {cell.name: cell for cell in cells(config, where)}
     folder = _storage_folder(config, where)
     tune_path = folder / "tune"
-    if resume and not tune_path.is_dir():
-        raise ConfigError(f"{where}: --resume: no experiment {config.name!r} in {folder.parent}")
-    if not resume and tune_path.exists():
+    restorable = tune.Tuner.can_restore(str(tune_path))
+    if resume and not restorable:
+        stopped_early = " (stopped before Tune saved its state: run it without --resume)"
+        raise ConfigError(
+            f"{where}: --resume: no experiment {config.name!r} to continue in {folder.parent}"
+            + (stopped_early if tune_path.exists() else "")
+        )
+    if not resume and restorable:
         raise ConfigError(
             f"{where}: name: experiment {config.name!r} exists in {folder.parent}; pass --resume "
             "to continue it, or choose another name (--set name=...)"
         )
+    _check_same_experiment(config, folder, where, resume)
     _check_address(address)
 
     # Tune warns when checkpoints come faster than every 5 s, which small trials do by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     if not ray.is_initialized():
-        env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
-        env["MLFLOW_DISABLE_TELEMETRY"] = "true"
         try:
-            ray.init(address=address, namespace=NAMESPACE, runtime_env={"env_vars": env})
+            ray.init(address=address, namespace=NAMESPACE, runtime_env=_runtime_env())
         except ConnectionError as error:
             raise ConfigError(f"--address {address}: no Ray cluster there ({error})") from None
 
@@ -103,14 +109,15 @@ def run_experiment(
     cache = os.environ.get("RAY_ASD_CACHE")
     teacher_cpus = _teacher_cpus(config)
     print(f"[run] {config.name}: {len(grid)} trials, teacher pool of {resources.teacher.replicas}")
+    prefix = f"{config.name}-{_digest(config.teacher.model_dump_json())}"
     pool = start_pool(
         config.teacher,
-        prefix=f"{config.name}-{_digest(config.teacher.model_dump_json())}",
+        prefix=prefix,
         namespace=NAMESPACE,
         replicas=resources.teacher.replicas,
         cpus=teacher_cpus,
         gpus=resources.teacher.gpus,
-        served=folder / "teacher",
+        served=folder / "teacher" / prefix,
         cache_dir=Path(cache) if cache else None,
     )
     setup = Setup(
@@ -137,6 +144,12 @@ def run_experiment(
         concurrent = resources.max_concurrent_trials or _fitting_trials(
             resources, teacher_cpus, ray.cluster_resources()
         )
+        if concurrent < 1:  # e.g. an autoscaling cluster that starts with no workers
+            print(
+                "[run] no room for a trial on the cluster yet: 1 at a time (on an "
+                "autoscaling cluster, set resources.max_concurrent_trials)"
+            )
+            concurrent = 1
         print(f"[run] up to {concurrent} trials at once; storage {folder}")
         tuner = tune.Tuner(
             trainable,
@@ -161,7 +174,10 @@ def run_experiment(
         cell = result.config["cell"]
         if result.error is not None:
             errors[cell] = str(result.error).strip().splitlines()[-1]
-            mark_failed(folder / "trials" / cell, uri)
+            try:
+                mark_failed(folder / "trials" / cell, uri)
+            except Exception as error:  # the summary matters more than the run's status
+                print(f"[run] could not mark the MLflow run of {cell} failed: {error}")
         metrics = result.metrics or {}
         rows.append(
             {"trial": cell, **{label: metrics.get(k) for k, label in RESULT_COLUMNS.items()}}
@@ -193,6 +209,36 @@ def format_outcome(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
+def _runtime_env() -> dict[str, Any]:
+    """Environment for every Ray process of the run, as the driver has it; under `ray job
+    submit` the job's own runtime env wins (Ray refuses a key set twice)."""
+    env = {key: os.environ[key] for key in PASSED_ENV if key in os.environ}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    job = json.loads(os.environ.get("RAY_JOB_CONFIG_JSON_ENV_VAR", "{}"))
+    taken = (job.get("runtime_env") or {}).get("env_vars") or {}
+    return {"env_vars": {key: value for key, value in env.items() if key not in taken}}
+
+
+def _check_same_experiment(
+    config: ExperimentConfig, folder: Path, where: str, resume: bool
+) -> None:
+    """Records the config of a new experiment; a resumed one must not have changed, or its
+    trials would continue under other settings."""
+    record = folder / "experiment.json"
+    now = flatten(config.model_dump(mode="json"))
+    if not resume or not record.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps(now, indent=2), encoding="utf-8")
+        return
+    before = json.loads(record.read_text(encoding="utf-8"))
+    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
+    if changed:
+        raise ConfigError(
+            f"{where}: --resume: the experiment ran with other settings of {', '.join(changed)} "
+            f"(see {record}); resume with those, or start a new name"
+        )
+
+
 def _cell_of(trial: tune.experiment.Trial) -> str:
     return str(trial.config["cell"])
 
@@ -220,8 +266,9 @@ def _teacher_cpus(config: ExperimentConfig) -> float:
 def _fitting_trials(
     resources: ResourcesConfig, teacher_cpus: float, cluster: dict[str, float]
 ) -> int:
-    """How many trials run at once: each holds its own CPUs/GPUs plus its scoring actors',
-    which Ray Data places outside the trial's placement group; the teacher pool comes first."""
+    """How many trials fit at once (may be < 1): each holds its own CPUs/GPUs plus its
+    scoring actors', which Ray Data places outside the trial's placement group; the teacher
+    pool comes first."""
     scoring, trial, teacher = resources.scoring, resources.trial, resources.teacher
     fits = []
     for key, per_trial, pool in (
@@ -230,7 +277,7 @@ def _fitting_trials(
     ):
         if per_trial > 0:
             fits.append(math.floor((cluster.get(key, 0.0) - pool) / per_trial))
-    return max(1, min(fits, default=1))
+    return min(fits, default=1)
 
 
 def _check_address(address: str | None) -> None:

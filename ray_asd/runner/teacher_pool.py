@@ -8,7 +8,7 @@ Every engine remembers the answer to each request it served, keyed by (task, kin
 seed), in memory and in a JSONL file in the experiment's storage: a trial retried from its
 last checkpoint re-sends exactly the requests of the iteration it lost (same rng state, same
 seeds) and gets the remembered outputs without a second engine call, also after the driver
-was restarted with ``--resume`` (each engine reads the files of all engines of its pool).
+was restarted with ``--resume`` (each engine reads the files of every engine of its pool).
 ``stats()`` counts both.
 """
 
@@ -51,6 +51,7 @@ class TeacherEngine:
         self._tasks: dict[str, Task] = {}
         self._served_file = Path(served_file)
         self._served = _read_served(self._served_file.parent)
+        _end_line(self._served_file)
         self._counts = {"requests": 0, "engine_requests": 0, "calls": 0}
 
     def serve(
@@ -102,6 +103,15 @@ def _read_served(folder: Path) -> dict[str, TeacherOutput]:
             key = record.pop("key")
             served[key] = TeacherOutput(**record)
     return served
+
+
+def _end_line(path: Path) -> None:
+    """Ends a line an engine killed mid-write left open, so the next record starts clean."""
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb+") as file:
+            file.seek(-1, 2)
+            if file.read(1) != b"\n":
+                file.write(b"\n")
 
 
 def _request_key(kind: str, task: TaskSpec, text: str, seed: int) -> str:
@@ -178,7 +188,8 @@ def start_pool(
 ) -> TeacherPool:
     """Starts (or finds, if they run already) the pool's engines, named so trials find them.
 
-    ``served`` is the folder (on storage every node sees) of the engines' served-request files.
+    ``served`` is the pool's own folder (on storage every node sees) of the engines'
+    served-request files: a pool of another teacher config never replays them.
     """
     served.mkdir(parents=True, exist_ok=True)
     names = [f"{prefix}-teacher-{i}" for i in range(replicas)]
@@ -190,8 +201,10 @@ def start_pool(
             get_if_exists=True,
             num_cpus=cpus,
             num_gpus=gpus,
-            max_restarts=-1,  # an engine lost with its node comes back; trials retry the call
-            max_task_retries=-1,
+            # An engine lost with its node comes back and the call is retried, a few times:
+            # an engine that dies on every call (out of memory) fails its trials instead.
+            max_restarts=3,
+            max_task_retries=3,
         ).remote(config, str(cache_dir) if cache_dir else None, str(served / f"{name}.jsonl"))
         for name in names
     ]

@@ -17,6 +17,8 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from ray_asd.errors import ConfigError
+
 # MLflow limits: params and metrics per log_batch call, characters per param value.
 BATCH = 100
 MAX_PARAM = 6000
@@ -46,6 +48,12 @@ def prepare_experiment(uri: str, name: str, storage: Path) -> str:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
+    if experiment is not None and experiment.lifecycle_stage == "deleted":
+        raise ConfigError(
+            f"tracking.experiment: MLflow experiment {name!r} is deleted at {uri}; restore it "
+            f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or "
+            "choose another name"
+        )
     if experiment is not None:
         return experiment.experiment_id
     location = None

@@ -13,6 +13,7 @@ publishes it to storage, the others start from the published checkpoint.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,14 +95,14 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     )
 
     start, from_tune = _restart_point(out)
-    run = _trial_run(setup, cell, out)
+    run = _trial_run(setup, cell, out, start)
     if start is None:
         start = _shared_start(setup, cell, parts, pool, test, out)
     latest, scored = [start], [0.0]
 
     def checkpointed(folder: Path, rows: list[dict[str, Any]]) -> None:
         latest[0] = folder
-        (folder / RUN_FILE).write_text(json.dumps({"run_id": run.run_id}), encoding="utf-8")
+        _write_json(folder / RUN_FILE, {"run_id": run.run_id})
         # Model time inside the scoring actors since the last report: the rest of the
         # answering phases' seconds is Ray Data overhead.
         rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
@@ -139,14 +140,15 @@ def _restart_point(out: Path) -> tuple[Path | None, bool]:
     return own, False
 
 
-def _trial_run(setup: Setup, cell: Cell, out: Path) -> TrialRun:
+def _trial_run(setup: Setup, cell: Cell, out: Path, start: Path | None) -> TrialRun:
     """The trial's MLflow run: the one an earlier attempt opened (its id is kept in the trial
     folder and in every checkpoint), or a new one."""
     record = out / RUN_FILE
-    if record.is_file():
-        state = json.loads(record.read_text(encoding="utf-8"))
-        state["restores"] = state.get("restores", 0) + 1
-        record.write_text(json.dumps(state), encoding="utf-8")
+    known = [p for p in (record, start / RUN_FILE if start else None) if p and p.is_file()]
+    if known:
+        state = {"restores": 0, **json.loads(known[0].read_text(encoding="utf-8"))}
+        state["restores"] += 1
+        _write_json(record, state)
         run = TrialRun(setup.tracking_uri, state["run_id"])
         run.tag("ray_asd.restores", str(state["restores"]))
         print(f"[trial] {cell.name}: attempt {state['restores'] + 1}, MLflow run {run.run_id}")
@@ -163,9 +165,16 @@ def _trial_run(setup: Setup, cell: Cell, out: Path) -> TrialRun:
         },
         cell.config.model_dump(),
     )
-    out.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps({"run_id": run.run_id, "restores": 0}), encoding="utf-8")
+    _write_json(record, {"run_id": run.run_id, "restores": 0})
     return run
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    """Whole or not at all: a process killed mid-write leaves the previous file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(data), encoding="utf-8")
+    os.replace(staging, path)
 
 
 def _shared_start(

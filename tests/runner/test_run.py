@@ -57,7 +57,7 @@ def served_keys(folder: Path) -> list[str]:
     """Every request the teacher pool computed (not replayed), from its files."""
     return [
         json.loads(line)["key"]
-        for path in sorted((folder / "teacher").glob("*.jsonl"))
+        for path in sorted((folder / "teacher").rglob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
 
@@ -151,7 +151,10 @@ def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
 
 
 def test_resume_after_the_driver_is_stopped(
-    smoke: tuple[Outcome, Path], ray_cluster: LocalCluster, tmp_path: Path
+    smoke: tuple[Outcome, Path],
+    ray_cluster: LocalCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=resumed"]
     folder = tmp_path / "resumed"
@@ -181,6 +184,10 @@ def test_resume_after_the_driver_is_stopped(
         assert run.info.status == "FINISHED"
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "n_synthetic")]
         assert steps == [-2, -1, 0, 1]  # no iteration logged twice
+
+    # Resuming under other settings would continue the trials with them: refused.
+    assert main([*args, "--set", "budget.per_iteration=5", "--resume"]) == 2
+    assert "other settings of budget.per_iteration " in capsys.readouterr().err
 
 
 def test_resume_without_an_experiment_fails_before_ray_work(

@@ -33,6 +33,12 @@ def test_a_restarted_pool_replays_every_engines_file(tmp_path: Path) -> None:
     assert other.serve("write", ARITH, SEEDS[:3], [1, 2, 3]) == written
     assert other.serve("answer", ARITH, questions, [1, 2, 3]) == answered
     assert other.stats()["engine_requests"] == 0
+    # The engine of the cut file restarts and serves something new: that record survives.
+    restarted = TeacherEngine(config, None, str(tmp_path / "e0.jsonl"))
+    new = restarted.serve("write", ARITH, SEEDS[3:], [4])
+    third = TeacherEngine(config, None, str(tmp_path / "e2.jsonl"))
+    assert third.serve("write", ARITH, SEEDS[3:], [4]) == new
+    assert third.stats()["engine_requests"] == 0
 
 
 def test_split_covers_the_batch_in_order() -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from ray_asd.errors import ConfigError
 from ray_asd.runner.tracking import TrialRun, default_uri, flatten, prepare_experiment, ui_command
 
 ROWS = [
@@ -51,6 +52,13 @@ def test_a_trial_run_logs_each_step_once(uri: str, tmp_path: Path) -> None:
     assert "note" not in stored.data.metrics  # only numbers are metrics
     downloaded = client.download_artifacts(run.run_id, "items.jsonl", str(tmp_path / "back"))
     assert Path(downloaded).read_text() == '{"question": "q"}\n'
+
+
+def test_a_deleted_experiment_is_a_config_error(tmp_path: Path) -> None:
+    uri = default_uri(tmp_path)
+    MlflowClient(uri).delete_experiment(prepare_experiment(uri, "gone", tmp_path))
+    with pytest.raises(ConfigError, match="'gone' is deleted"):
+        prepare_experiment(uri, "gone", tmp_path)
 
 
 def test_ui_command_names_the_store() -> None:
