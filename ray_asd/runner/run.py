@@ -163,7 +163,9 @@ def run_experiment(
                 name=tune_path.name,
                 storage_path=str(folder),
                 failure_config=tune.FailureConfig(max_failures=resources.max_failures),
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+                # Every checkpoint is kept (adapter + items: small): a driver killed between Tune's
+                # state snapshots restores from the checkpoint its last snapshot names.
+                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 verbose=1,
             ),
         )
