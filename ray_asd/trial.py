@@ -19,7 +19,15 @@ from ray_asd.strategies import Strategy, compose, make_strategy
 from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL, normalise_nll
 from ray_asd.student import Student, TrainSettings, resolve_model
 from ray_asd.tasks import Task, load_table, make_task
-from ray_asd.teacher import OracleTeacher, Prompts, Teacher
+from ray_asd.teacher import (
+    CachedBackend,
+    CompletionBackend,
+    LLMTeacher,
+    OracleTeacher,
+    Prompts,
+    Teacher,
+)
+from ray_asd.teacher.backends import make_backend
 
 
 def build_strategy(config: TrialConfig) -> Strategy:
@@ -33,9 +41,36 @@ def build_strategy(config: TrialConfig) -> Strategy:
     return make_strategy(spec.name)
 
 
-def build_teacher(config: TeacherConfig, cache_dir: Path | None = None) -> Teacher:
-    """The teacher backend a config names (the runner builds it inside its teacher pool)."""
-    prompts = Prompts.load(config.prompts.write_question, config.prompts.answer_question)
+def build_prompts(config: TeacherConfig) -> Prompts:
+    files = config.prompts
+    return Prompts.load(
+        files.family,
+        {
+            "write_question": files.write_question,
+            "answer_question": files.answer_question,
+            "one_step": files.one_step,
+        },
+    )
+
+
+def build_teacher(
+    config: TeacherConfig,
+    cache_dir: Path | None = None,
+    *,
+    completions: CompletionBackend | None = None,
+    teacher_cache: Path | None = None,
+) -> Teacher:
+    """The teacher a config names.
+
+    Args:
+        config: the teacher config.
+        cache_dir: where embedded and tiny models are materialised.
+        completions: the backend of an LLM teacher (the runner passes its shared pool);
+            by default one is built here, its completions cached in ``teacher_cache``.
+        teacher_cache: the folder of the teacher cache (required for an LLM teacher
+            built here).
+    """
+    prompts = build_prompts(config)
     if config.backend == "oracle":
         if config.tokenizer is None:
             return OracleTeacher(prompts=prompts)
@@ -45,9 +80,11 @@ def build_teacher(config: TeacherConfig, cache_dir: Path | None = None) -> Teach
         return OracleTeacher(
             count_tokens=lambda text: len(tokenizer(text)["input_ids"]), prompts=prompts
         )
-    from ray_asd.teacher.transformers import TransformersTeacher
-
-    return TransformersTeacher.load(config, prompts, cache_dir)
+    if completions is None:
+        if teacher_cache is None:
+            raise ValueError("an LLM teacher built in-process needs a teacher_cache folder")
+        completions = CachedBackend(make_backend(config, cache_dir), teacher_cache, "local")
+    return LLMTeacher(completions, prompts, config.prompts.mode)
 
 
 def answer_table(
@@ -164,13 +201,18 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
         autocast=config.student.autocast,
         trust_remote_code=config.student.trust_remote_code,
     )
+    teacher = build_teacher(config.teacher, cache_dir, teacher_cache=out / "teacher_cache")
     parts = TrialParts(
         task=task,
         strategy=build_strategy(config),
-        teacher=build_teacher(config.teacher, cache_dir),
+        teacher=teacher,
         **student_parts(config, task, student),
     )
     metrics = run_trial(config, parts, pool, test, out)
+    if isinstance(teacher, LLMTeacher):
+        stats = teacher.backend.stats()
+        print(f"[trial] teacher backend: {stats}")
+        (out / "teacher_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     metrics.to_csv(out / "metrics.csv", index=False)
     (out / "metrics.json").write_text(
         json.dumps(metrics.to_dict("records"), indent=2), encoding="utf-8"

@@ -46,17 +46,17 @@ def make_run(
 
         callables["train"] = crashing_train
     teacher = build_teacher(config.teacher)
-    calls = {"write": 0}
-    write = teacher.write_questions
+    calls = {"generate": 0}
+    generate = teacher.generate
 
-    def counting_write(*args, **kwargs):
-        calls["write"] += 1
-        return write(*args, **kwargs)
+    def counting_generate(*args, **kwargs):
+        calls["generate"] += 1
+        return generate(*args, **kwargs)
 
-    teacher.write_questions = counting_write
+    teacher.generate = counting_generate
     parts = TrialParts(task, build_strategy(config), teacher, **callables, log=lambda _: None)
     metrics = run_trial(config, parts, pool, test, out)
-    metrics.attrs["teacher_write_calls"] = calls["write"]
+    metrics.attrs["teacher_calls"] = calls["generate"]
     return metrics
 
 
@@ -103,6 +103,6 @@ def test_resume_equals_uninterrupted(student: Student, tmp_path: Path) -> None:
     assert load_checkpoint(latest_checkpoint(tmp_path / "resumed")).next_iteration == 1
     resumed = make_run(config, student, tmp_path / "resumed")
     pd.testing.assert_frame_equal(without_timings(straight), without_timings(resumed))
-    assert resumed.attrs["teacher_write_calls"] < straight.attrs["teacher_write_calls"]
+    assert resumed.attrs["teacher_calls"] < straight.attrs["teacher_calls"]
     read = lambda run: (tmp_path / run / "checkpoints" / "iter_001" / "items.jsonl").read_text()  # noqa: E731
     assert read("straight") == read("resumed")

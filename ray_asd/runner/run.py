@@ -11,7 +11,9 @@ Storage layout, under ``storage/name/``::
     tune/             Tune's experiment state and the reported checkpoints
     trials/<cell>/    each trial's working folder: checkpoints, adapters, final artifacts
     warmups/<key>/    the base evaluation + warm-up shared by the strategies of a cell
-    teacher/          what the teacher pool served (replayed after a restart)
+
+and under ``storage/teacher_cache/`` the teacher cache, shared by the experiments of a storage
+(requests are keyed by model, sampling, prompt and seed).
 """
 
 from __future__ import annotations
@@ -108,27 +110,31 @@ def run_experiment(
     resources = config.resources
     cache = os.environ.get("RAY_ASD_CACHE")
     teacher_cpus = _teacher_cpus(config)
-    print(f"[run] {config.name}: {len(grid)} trials, teacher pool of {resources.teacher.replicas}")
-    prefix = f"{config.name}-{_digest(config.teacher.model_dump_json())}"
-    pool = start_pool(
-        config.teacher,
-        prefix=prefix,
-        namespace=NAMESPACE,
-        replicas=resources.teacher.replicas,
-        cpus=teacher_cpus,
-        gpus=resources.teacher.gpus,
-        served=folder / "teacher" / prefix,
-        cache_dir=Path(cache) if cache else None,
-    )
+    pool = None
+    if config.teacher.backend == "oracle":  # a function: each trial runs its own
+        print(f"[run] {config.name}: {len(grid)} trials, oracle teacher")
+    else:
+        print(
+            f"[run] {config.name}: {len(grid)} trials; starting a pool of "
+            f"{resources.teacher.replicas} {config.teacher.backend} teacher engine(s)"
+        )
+        pool = start_pool(
+            config.teacher,
+            prefix=f"{config.name}-{_digest(config.teacher.model_dump_json())}",
+            namespace=NAMESPACE,
+            replicas=resources.teacher.replicas,
+            cpus=teacher_cpus,
+            gpus=resources.teacher.gpus,
+            teacher_cache=folder.parent / "teacher_cache",
+            cache_dir=Path(cache) if cache else None,
+        )
     setup = Setup(
         name=config.name,
         cells=grid,
         folder=folder,
         tracking_uri=uri,
         mlflow_experiment_id=experiment_id,
-        teacher_engines=pool.names,
-        namespace=NAMESPACE,
-        teacher_model=config.teacher.model or config.teacher.backend,
+        teacher=pool.backend if pool else None,
         resources=resources,
         cache_dir=Path(cache) if cache else None,
         log_adapter=config.tracking.log_adapter,
@@ -191,7 +197,7 @@ def run_experiment(
         folder=folder,
         tracking_uri=uri,
         mlflow_experiment=mlflow_experiment,
-        teacher=pool.stats(),
+        teacher=pool.stats() if pool else {},
         seconds=time.perf_counter() - clock,
     )
 
@@ -201,14 +207,24 @@ def format_outcome(outcome: Outcome) -> str:
     lines = [
         outcome.table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"),
         "",
-        f"teacher pool: {outcome.teacher['requests']} requests, "
-        f"{outcome.teacher['engine_requests']} computed (the rest replayed)",
+        _format_teacher(outcome.teacher),
         f"wall time: {outcome.seconds:.0f} s; trial folders: {outcome.folder / 'trials'}",
         f"MLflow: experiment {outcome.mlflow_experiment!r} at {outcome.tracking_uri}",
         f"  view: {ui_command(outcome.tracking_uri)}",
     ]
     lines += [f"FAILED {cell}: {error}" for cell, error in outcome.errors.items()]
     return "\n".join(lines)
+
+
+def _format_teacher(stats: dict[str, int]) -> str:
+    if not stats:
+        return "teacher: oracle (no pool)"
+    line = (
+        f"teacher pool: {stats.get('cache_hits', 0) + stats.get('cache_misses', 0)} requests, "
+        f"{stats.get('cache_hits', 0)} from the teacher cache, "
+        f"{stats.get('retries', 0)} retries, {stats.get('failed', 0)} failed"
+    )
+    return line
 
 
 def _runtime_env() -> dict[str, Any]:

@@ -26,11 +26,11 @@ from ray import tune
 from ray_asd.experiment import Cell, ResourcesConfig
 from ray_asd.loop import TrialParts, begin_trial, latest_checkpoint, load_checkpoint, run_trial
 from ray_asd.runner.scoring import RayDataAnswers
-from ray_asd.runner.teacher_pool import PooledTeacher, TaskSpec
+from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.runner.tracking import TrialRun
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
-from ray_asd.trial import build_strategy, student_parts
+from ray_asd.trial import build_strategy, build_teacher, student_parts
 
 RUN_FILE = "mlflow_run.json"  # written into every checkpoint
 
@@ -44,9 +44,7 @@ class Setup:
     folder: Path  # the experiment's folder in storage: trials/, warmups/
     tracking_uri: str
     mlflow_experiment_id: str
-    teacher_engines: list[str]
-    namespace: str
-    teacher_model: str
+    teacher: PooledBackend | None  # None: the oracle, built in each trial
     resources: ResourcesConfig
     cache_dir: Path | None
     log_adapter: bool
@@ -84,12 +82,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     parts = TrialParts(
         task=task,
         strategy=build_strategy(config),
-        teacher=PooledTeacher(
-            setup.teacher_engines,
-            setup.namespace,
-            setup.teacher_model,
-            TaskSpec(config.task.name, tuple(sorted(config.task.params.items()))),
-        ),
+        teacher=build_teacher(config.teacher, setup.cache_dir, completions=setup.teacher),
         log=print,
         **callables,
     )

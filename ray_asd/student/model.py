@@ -98,6 +98,7 @@ class Student:
         batch_size: int,
         greedy: bool = True,
         temperature: float = 1.0,
+        top_p: float = 1.0,
         seed: int | None = None,
     ) -> list[Generation]:
         """Generate one answer per prompt, returned in input order.
@@ -110,6 +111,7 @@ class Student:
             batch_size: Prompts per ``generate`` call.
             greedy: Greedy decoding; otherwise sample at ``temperature`` (no top-k/top-p).
             temperature: Sampling temperature, ignored when greedy.
+            top_p: Nucleus sampling mass, ignored when greedy.
             seed: Seed for sampling; the global RNG is restored afterwards.
 
         Returns:
@@ -124,7 +126,7 @@ class Student:
             # and then from global defaults (top_k=50), which would truncate sampling.
             temperature=1.0 if greedy else temperature,
             top_k=None if greedy else 0,
-            top_p=1.0,
+            top_p=1.0 if greedy else top_p,
             repetition_penalty=1.0,
             eos_token_id=self.stop_ids,
             pad_token_id=self.tokenizer.pad_token_id,

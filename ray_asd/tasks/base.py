@@ -66,6 +66,8 @@ class Task:
         verify: ``(question, answer) -> bool``, an independent check that a (synthetic)
             item is self-consistent, for tasks where one exists (Game of 24, arith).
         oracle: the task's programmatic teacher, where it has one.
+        prompt_family: the teacher prompt templates written for this kind of task
+            (``ray_asd/teacher/prompts/<family>/``).
     """
 
     name: str
@@ -81,6 +83,7 @@ class Task:
     read_file: Callable[[Path], pd.DataFrame | None] | None = None
     verify: Callable[[str, str], bool] | None = None
     oracle: Oracle | None = None
+    prompt_family: str = "generic"
 
     def cut_after_final(self, text: str) -> str:
         """``text`` without what a model wrote after answering.

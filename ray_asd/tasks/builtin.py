@@ -44,6 +44,7 @@ def gsm8k_task() -> Task:
         version=1,
         **NUMERIC_ANSWERS,
         hub=HubDataset("openai/gsm8k", "main"),
+        prompt_family="math_word",
     )
 
 
@@ -59,6 +60,7 @@ def math_task() -> Task:
         extract=extract_boxed,
         is_correct=compare_finals(extract_boxed, latex_equal),
         hub=HubDataset("DigitalLearningGmbH/MATH-lighteval", "default"),
+        prompt_family="math",
     )
 
 
@@ -83,6 +85,7 @@ def arith_task(min_ops: int = 1, max_ops: int = 4, max_number: int = 50) -> Task
         builtin=lambda split: arith.builtin_table(split, **knobs),
         verify=arith.verify,
         oracle=Oracle(arith.oracle_question, arith.oracle_answer),
+        prompt_family="math_word",
     )
 
 
@@ -105,6 +108,7 @@ def game24_task() -> Task:
         read_file=read_game24_csv,
         verify=game24.is_correct,
         oracle=Oracle(game24.oracle_question, game24.oracle_answer),
+        prompt_family="game24",
     )
 
 

