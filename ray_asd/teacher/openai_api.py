@@ -76,7 +76,8 @@ class OpenAIBackend:
     def __init__(self, config: TeacherConfig) -> None:
         self.config = config
         self._key = api_key(config)
-        self._counts: Counter[str] = Counter()
+        # Retries and failures by cause are added as they happen.
+        self._counts: Counter[str] = Counter(requests=0, calls=0, retries=0, failed=0)
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -129,7 +130,7 @@ class OpenAIBackend:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(settings.max_attempts),
             wait=wait_exponential_jitter(
-                initial=settings.backoff_initial_s,
+                multiplier=settings.backoff_initial_s,
                 max=settings.backoff_max_s,
                 jitter=settings.backoff_initial_s,
             ),

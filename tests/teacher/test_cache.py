@@ -19,7 +19,9 @@ def backend(model_cache: Path) -> TransformersBackend:
     return TransformersBackend(config, model_cache)
 
 
-def test_answered_requests_come_from_the_cache(backend: TransformersBackend, tmp_path: Path) -> None:
+def test_answered_requests_come_from_the_cache(
+    backend: TransformersBackend, tmp_path: Path
+) -> None:
     cached = CachedBackend(backend, tmp_path, "e0")
     calls = backend.stats()["calls"]
     first = cached.complete(PROMPTS[:2], [1, 2])
@@ -52,7 +54,9 @@ def test_another_writer_and_a_restart_read_every_file(
 
 def test_sampling_settings_are_part_of_the_key(model_cache: Path, tmp_path: Path) -> None:
     hot = TeacherConfig(backend="transformers", model="tiny:", max_new_tokens=8, temperature=1.0)
-    CachedBackend(TransformersBackend(hot, model_cache), tmp_path, "e0").complete(PROMPTS, [1, 2, 3])
+    CachedBackend(TransformersBackend(hot, model_cache), tmp_path, "e0").complete(
+        PROMPTS, [1, 2, 3]
+    )
     cold = hot.model_copy(update={"temperature": 0.2})
     again = CachedBackend(TransformersBackend(cold, model_cache), tmp_path, "e1")
     assert not any(c.cached for c in again.complete(PROMPTS, [1, 2, 3]))

@@ -16,9 +16,7 @@ SEEDS = ["Tom has 3 apples and buys 5 more. How many apples does he have?"]
 
 @pytest.fixture(scope="module")
 def backend(model_cache: Path) -> TransformersBackend:
-    config = TeacherConfig(
-        backend="transformers", model="embedded:smollm2-135m", max_new_tokens=48
-    )
+    config = TeacherConfig(backend="transformers", model="embedded:smollm2-135m", max_new_tokens=48)
     return TransformersBackend(config, model_cache)
 
 

@@ -5,7 +5,7 @@ import pytest
 from ray_asd.errors import ConfigError
 from ray_asd.tasks import TASKS, make_task
 from ray_asd.teacher import Prompts, parse_answer, parse_one_step, parse_question
-from ray_asd.teacher.prompts import MAX_QUESTION_CHARS, PLACEHOLDERS, STEPS, _FIELD, families
+from ray_asd.teacher.prompts import _FIELD, MAX_QUESTION_CHARS, PLACEHOLDERS, STEPS, families
 
 
 @pytest.mark.parametrize("family", families())
