@@ -106,3 +106,22 @@ def test_resume_equals_uninterrupted(student: Student, tmp_path: Path) -> None:
     assert resumed.attrs["teacher_calls"] < straight.attrs["teacher_calls"]
     read = lambda run: (tmp_path / run / "checkpoints" / "iter_001" / "items.jsonl").read_text()  # noqa: E731
     assert read("straight") == read("resumed")
+
+
+def test_teacher_token_budget_stops_the_trial(student: Student, tmp_path: Path) -> None:
+    config = load_config(None, [*OVERRIDES, "strategy.name=random", "budget.iterations=4"])
+    unlimited = make_run(config, student, tmp_path / "unlimited")
+    per_iteration = unlimited["teacher_tokens_phase"].iloc[1]
+    # Enough for a bit more than one iteration: the second one starts, and is the last.
+    budget = int(per_iteration * 1.5)
+    limited = make_run(
+        config.model_copy(
+            update={"budget": config.budget.model_copy(update={"teacher_tokens": budget})}
+        ),
+        student,
+        tmp_path / "limited",
+    )
+    assert limited["iteration"].tolist() == [-1, 0, 1]
+    spent = limited["teacher_tokens"].tolist()
+    assert spent[1] < budget <= spent[2]  # it stopped once spent, not before
+    assert unlimited["teacher_tokens"].iloc[-1] > spent[2]
