@@ -14,12 +14,16 @@ What it answers is up to ``respond(prompt, seed)`` (a function of the test's cho
 from __future__ import annotations
 
 import json
+import random
+import re
 import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from ray_asd.tasks import arith
 
 ALWAYS_FAIL = "ALWAYS_FAIL"
 FAULTS = {"400", "429", "500", "502", "503", "hang", "malformed"}
@@ -118,3 +122,16 @@ class FaultyOpenAIServer:
                 self.wfile.write(payload)
 
         return Handler
+
+
+_SEED_QUESTION = re.compile(r"Here is an example problem:\n(.*?)\n\nWrite one new", re.DOTALL)
+_QUESTION = re.compile(r"Problem: (.*?)\n\nSolution:", re.DOTALL)
+
+
+def arith_teacher(prompt: str, seed: int) -> str:
+    """What the server answers: a good teacher for the arith task's two-step prompts."""
+    written = _SEED_QUESTION.search(prompt)
+    if written:
+        return arith.oracle_question(written.group(1), random.Random(seed)) or "no idea"
+    asked = _QUESTION.search(prompt)
+    return (asked and arith.oracle_answer(asked.group(1))) or "no idea"

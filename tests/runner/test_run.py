@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from ray_asd.cli import main
 from ray_asd.experiment import load_experiment
 from ray_asd.runner import Outcome, run_experiment
 from ray_asd.runner.tracking import default_uri
+from tests.helpers.openai_server import FaultyOpenAIServer, arith_teacher
 
 from .conftest import LocalCluster
 
@@ -53,13 +54,17 @@ def wait_for(condition: Callable[[], bool], timeout: float = 300) -> None:
         time.sleep(0.1)
 
 
-def served_keys(folder: Path) -> list[str]:
-    """Every request the teacher pool computed (not replayed), from its files."""
+def served_keys(storage: Path) -> list[str]:
+    """Every request the teacher pool computed (not answered from the cache), from its files."""
     return [
         json.loads(line)["key"]
-        for path in sorted((folder / "teacher").rglob("*.jsonl"))
+        for path in sorted((storage / "teacher_cache").glob("*.jsonl"))
         for line in path.read_text().splitlines()
     ]
+
+
+def content(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    return [(i["id"], i["seed_id"], i["question"], i["answer"], i["accepted"]) for i in items]
 
 
 def alive_trials() -> list[Any]:
@@ -113,19 +118,36 @@ def test_scoring_actors_run_on_the_worker_node(
     assert {a.node_id for a in scorers} == {ray_cluster.worker_node_id}
 
 
+@pytest.fixture
+def arith_server() -> Iterator[FaultyOpenAIServer]:
+    with FaultyOpenAIServer(arith_teacher) as server:
+        yield server
+
+
 def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
-    smoke: tuple[Outcome, Path], tmp_path: Path
+    smoke: tuple[Outcome, Path], arith_server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
+    """With an LLM teacher pool: the openai backend against a local OpenAI-wire server that
+    writes and answers as the arith oracle does (so the items match the oracle smoke run)."""
     cell = CELLS[0]
-    config = load_experiment(SMOKE, [f"storage={tmp_path}", "name=killed", "grid.strategy=[loss]"])
+    server = arith_server
+    teacher = [
+        "teacher.backend=openai",
+        "teacher.model=arith-teacher",
+        f"teacher.openai.base_url={server.base_url}",
+        "resources.teacher.cpus=0",  # the worker's 2 CPUs: the trial and its scoring actor
+    ]
+    config = load_experiment(
+        SMOKE, [f"storage={tmp_path}", "name=killed", "grid.strategy=[loss]", *teacher]
+    )
     folder = tmp_path / "killed"
     killed: list[int] = []
 
     def kill_the_trial_inside_iteration_1() -> None:
         first = folder / "trials" / cell / "checkpoints" / "iter_000" / "state.json"
         wait_for(first.is_file)
-        served = len(served_keys(folder))
-        wait_for(lambda: len(served_keys(folder)) > served)  # the teacher served iteration 1
+        served = len(served_keys(tmp_path))
+        wait_for(lambda: len(served_keys(tmp_path)) > served)  # the teacher served iteration 1
         (trial,) = alive_trials()
         os.kill(trial.pid, signal.SIGKILL)
         killed.append(trial.pid)
@@ -137,12 +159,12 @@ def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
 
     assert killed, "the trial was killed mid-experiment"
     assert not outcome.errors
-    assert items(folder, cell) == items(smoke[1], cell)
-    # The retry re-sent iteration 1's requests; the pool replayed them, computing none twice.
-    keys = served_keys(folder)
+    assert content(items(folder, cell)) == content(items(smoke[1], cell))
+    # The retry re-sent iteration 1's requests; the cache answered them, none computed twice.
+    keys = served_keys(tmp_path)
     assert max(Counter(keys).values()) == 1
-    assert outcome.teacher["engine_requests"] == len(keys)
-    assert outcome.teacher["requests"] > outcome.teacher["engine_requests"]
+    assert outcome.teacher["cache_misses"] == len(keys) == server.served["ok"]
+    assert outcome.teacher["cache_hits"] > 0
     client = MlflowClient(default_uri(tmp_path))
     (run,) = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
     assert run.data.tags["ray_asd.restores"] == "1"
@@ -176,7 +198,6 @@ def test_resume_after_the_driver_is_stopped(
 
     for cell in CELLS:
         assert items(folder, cell) == items(smoke[1], cell)
-    assert max(Counter(served_keys(folder)).values()) == 1  # no teacher request computed twice
     client = MlflowClient(default_uri(tmp_path))
     runs = client.search_runs([client.get_experiment_by_name("resumed").experiment_id])
     assert sorted(r.info.run_name for r in runs) == CELLS  # the same runs, continued

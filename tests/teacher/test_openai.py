@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,23 +15,12 @@ import pytest
 from ray_asd.cli import main
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
-from ray_asd.tasks import arith, make_task
+from ray_asd.tasks import make_task
 from ray_asd.teacher import LLMTeacher, Prompts
 from ray_asd.teacher.openai_api import OpenAIBackend
-from tests.helpers.openai_server import ALWAYS_FAIL, FaultyOpenAIServer
+from tests.helpers.openai_server import ALWAYS_FAIL, FaultyOpenAIServer, arith_teacher
 
 SECRET = "sk-test-do-not-log-0123456789"
-_SEED_QUESTION = re.compile(r"Here is an example problem:\n(.*?)\n\nWrite one new", re.DOTALL)
-_QUESTION = re.compile(r"Problem: (.*?)\n\nSolution:", re.DOTALL)
-
-
-def arith_teacher(prompt: str, seed: int) -> str:
-    """What the server answers: a good teacher for the arith task's two-step prompts."""
-    written = _SEED_QUESTION.search(prompt)
-    if written:
-        return arith.oracle_question(written.group(1), random.Random(seed)) or "no idea"
-    asked = _QUESTION.search(prompt)
-    return (asked and arith.oracle_answer(asked.group(1))) or "no idea"
 
 
 @pytest.fixture
