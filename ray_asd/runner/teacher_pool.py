@@ -26,6 +26,8 @@ from ray_asd.config import TeacherConfig
 from ray_asd.teacher import CachedBackend, Completion
 from ray_asd.teacher.backends import make_backend
 
+API_CALLS_AT_ONCE = 16
+
 
 class CompletionEngine:
     """One LLM backend with the teacher cache, in a Ray actor (see :func:`start_pool`)."""
@@ -123,22 +125,34 @@ def start_pool(
     """
     teacher_cache.mkdir(parents=True, exist_ok=True)
     names = [f"{prefix}-teacher-{i}" for i in range(replicas)]
-    engine = ray.remote(CompletionEngine)
     handles = [
-        engine.options(
+        _running(name, namespace)
+        or ray.remote(CompletionEngine)
+        .options(
             name=name,
             namespace=namespace,
-            get_if_exists=True,
             # An engine lost with its node comes back and the call is retried, a few times:
             # an engine that dies on every call (out of memory) fails its trials instead.
             max_restarts=3,
             max_task_retries=3,
+            # An API client waits on the network: it serves several trials at once. A local
+            # engine computes: one batch at a time.
+            max_concurrency=API_CALLS_AT_ONCE if config.backend == "openai" else 1,
             **_placement(config, cpus, gpus),
-        ).remote(config, str(cache_dir) if cache_dir else None, str(teacher_cache), name)
+        )
+        .remote(config, str(cache_dir) if cache_dir else None, str(teacher_cache), name)
         for name in names
     ]
     identities = ray.get([handle.identity.remote() for handle in handles])
     return TeacherPool(PooledBackend(names, namespace, identities[0]), handles)
+
+
+def _running(name: str, namespace: str) -> Any | None:
+    """The engine of that name if it runs already (a resumed driver on a live cluster)."""
+    try:
+        return ray.get_actor(name, namespace=namespace)
+    except ValueError:
+        return None
 
 
 def _placement(config: TeacherConfig, cpus: float, gpus: float) -> dict[str, Any]:

@@ -120,16 +120,20 @@ def isolate_failures(
     seeds: list[int],
     attempts: int,
     counts: dict[str, int],
+    fatal: tuple[type[BaseException], ...] = (),
 ) -> list[Completion]:
     """``generate`` on the batch; if the batch fails, each request alone, up to ``attempts``
     tries, so one bad request (too long, a tokenizer error) fails only itself.
 
     ``counts`` gets ``retries`` (tries after a failure) and ``failed`` (requests given up on).
+    Errors of the ``fatal`` types (a dead engine) are not a request's fault: they propagate.
     """
     if not prompts:
         return []
     try:
         return generate(prompts, seeds)
+    except fatal:
+        raise
     except Exception as error:  # any engine error: isolate the bad request
         log.warning(
             "teacher batch of %d failed (%s): trying each request alone", len(prompts), error
@@ -140,6 +144,8 @@ def isolate_failures(
             try:
                 results.append(replace(generate([prompt], [seed])[0], retries=attempt - 1))
                 break
+            except fatal:
+                raise
             except Exception as error:
                 if attempt == attempts:
                     counts["failed"] = counts.get("failed", 0) + 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -35,6 +36,8 @@ class CachedBackend:
         self._stored = _read_folder(folder)
         _end_line(self._file)
         self._counts = {"cache_hits": 0, "cache_misses": 0}
+        # An engine may serve several trials at once (openai: a threaded actor).
+        self._lock = threading.Lock()
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -47,24 +50,27 @@ class CachedBackend:
             replace(self._stored[key], cached=True) if key in self._stored else None for key in keys
         ]
         missing = [i for i, result in enumerate(results) if result is None]
-        self._counts["cache_hits"] += len(keys) - len(missing)
-        self._counts["cache_misses"] += len(missing)
-        if missing:
-            fresh = self.backend.complete(
-                [prompts[i] for i in missing], [seeds[i] for i in missing]
-            )
-            records = []
-            for i, completion in zip(missing, fresh, strict=True):
-                results[i] = completion
-                if completion.error is None:
-                    self._stored[keys[i]] = replace(completion, retries=0)
-                    records.append(_record(keys[i], identity, prompts[i], seeds[i], completion))
-            with self._file.open("a", encoding="utf-8") as file:
-                file.writelines(json.dumps(record) + "\n" for record in records)
+        fresh = self.backend.complete([prompts[i] for i in missing], [seeds[i] for i in missing])
+        answered = {i: c for i, c in zip(missing, fresh, strict=True) if c.error is None}
+        with self._lock:
+            self._counts["cache_hits"] += len(keys) - len(missing)
+            self._counts["cache_misses"] += len(missing)
+            if answered:
+                with self._file.open("a", encoding="utf-8") as file:
+                    file.write(
+                        "".join(
+                            json.dumps(_record(keys[i], identity, prompts[i], seeds[i], c)) + "\n"
+                            for i, c in answered.items()
+                        )
+                    )
+            self._stored.update({keys[i]: replace(c, retries=0) for i, c in answered.items()})
+        for i, completion in zip(missing, fresh, strict=True):
+            results[i] = completion
         return [result for result in results if result is not None]
 
     def stats(self) -> dict[str, int]:
-        return {**self.backend.stats(), **self._counts}
+        with self._lock:
+            return {**self.backend.stats(), **self._counts}
 
 
 def _record(

@@ -20,7 +20,7 @@ class TransformersBackend:
     def __init__(self, config: TeacherConfig, cache_dir: Path | None = None) -> None:
         assert config.model is not None  # enforced by TeacherConfig's validator
         self.config = config
-        self.lm = Student.load(config.model, cache_dir=cache_dir)
+        self.lm = Student.load(config.model, cache_dir=cache_dir, autocast=True)
         self._counts = {"requests": 0, "calls": 0, "retries": 0, "failed": 0}
 
     @property

