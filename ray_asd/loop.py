@@ -167,7 +167,7 @@ def run_trial(
         generated = [item for item in state.accepted if item["iteration"] >= 0]
         accepted = warm + (generated[: m * (t + 1)] if upfront else generated)
         parts.log(f"[trial] t={t}: training on {len(accepted)} items, then evaluating")
-        train_stats = parts.train(pd.DataFrame(accepted), t)
+        train_stats = _train(parts, accepted, t)
         timings["train"] = _lap(clock) - sum(timings.values())
 
         # Evaluate and record.
@@ -281,11 +281,18 @@ def warm_up(
     state.items += new
     accepted = state.accepted
     clock = time.perf_counter()
-    stats = parts.train(pd.DataFrame(accepted), -1)
+    stats = _train(parts, accepted, -1)
     row = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, phase="warmup")
     row.update(_generation_metrics(new, state.items), **{f"train_{k}": v for k, v in stats.items()})
     state.metrics.append(row)
     parts.log(format_row(row))
+
+
+def _train(parts: TrialParts, accepted: list[dict[str, Any]], t: int) -> dict[str, float]:
+    if not accepted:  # a teacher whose every item was rejected: nothing to learn from yet
+        parts.log(f"[trial] t={t}: no accepted items yet, the student stays as it is")
+        return {}
+    return parts.train(pd.DataFrame(accepted), t)
 
 
 def _evaluate(

@@ -73,3 +73,22 @@ def test_existing_trial_needs_resume(tmp_path: Path, capsys) -> None:
 def test_bad_override_is_one_clear_error(tmp_path: Path, capsys) -> None:
     code, _, err = trial(capsys, tmp_path / "run", "budget.iteratons=2")
     assert code == 2 and "budget.iteratons: Extra inputs are not permitted" in err
+
+
+def test_a_teacher_whose_items_are_all_rejected_leaves_the_student_untrained(
+    tmp_path: Path, capsys
+) -> None:
+    # The tiny random model as an LLM teacher (transformers backend) never writes a usable
+    # item: the trial still runs to the end, training skipped, every rejection counted.
+    llm_teacher = [
+        "teacher.backend=transformers",
+        "teacher.model=tiny:",
+        "teacher.max_new_tokens=8",
+        "generation.max_attempts=1",
+    ]
+    code, out, _ = trial(capsys, tmp_path / "run", *llm_teacher)
+    assert code == 0 and "no accepted items yet, the student stays as it is" in out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [row["n_synthetic"] for row in metrics] == [0, 0, 0]
+    assert [row["n_rejected"] for row in metrics[1:]] == [4, 4]
+    assert metrics[-1]["teacher_calls"] > 0 and metrics[-1]["teacher_tokens"] > 0
