@@ -116,12 +116,31 @@ class TeacherConfig(Section):
 
 
 class StrategyConfig(Section):
-    """A named strategy (``name: loss``) or a pairing (``scorer: loss, selector: balanced``)."""
+    """A named strategy (``name: loss``) or a pairing (``scorer: loss, selector: balanced``);
+    a selector with parameters is ``selector: {name: power, temperature: 0.5}`` (or its
+    parameters in ``selector_params``)."""
 
     name: str | None = "loss"
     scorer: str | None = None
     selector: str | None = None
     selector_params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _selector_block(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("selector"), dict):
+            return data
+        params = dict(data["selector"])
+        name = params.pop("name", None)
+        if not isinstance(name, str):
+            raise ValueError("selector: a selector block needs a name, e.g. {name: power}")
+        if params and data.get("selector_params"):
+            raise ValueError("selector: give its parameters in the block or in selector_params")
+        return {
+            **data,
+            "selector": name,
+            "selector_params": params or data.get("selector_params", {}),
+        }
 
     @model_validator(mode="after")
     def _named_or_composed(self) -> StrategyConfig:

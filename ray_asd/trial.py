@@ -33,9 +33,9 @@ from ray_asd.teacher.backends import make_backend
 def build_strategy(config: TrialConfig) -> Strategy:
     spec = config.strategy
     if spec.scorer is not None and spec.selector is not None:
-        return compose(
-            spec.scorer, spec.selector, name=spec.name, selector_params=spec.selector_params
-        )
+        # A pairing without a name of its own is named after its parts, not the default "loss".
+        name = spec.name if "name" in spec.model_fields_set else None
+        return compose(spec.scorer, spec.selector, name=name, selector_params=spec.selector_params)
     if spec.name is None:
         raise ConfigError("strategy: give a name or a scorer and a selector")
     return make_strategy(spec.name)

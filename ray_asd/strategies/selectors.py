@@ -84,4 +84,77 @@ class Uniform:
         return np.concatenate(rounds)[:m] if rounds else np.empty(0, dtype=int)
 
 
-SELECTORS = {"top_k": TopK, "bottom_k": BottomK, "balanced": Balanced, "uniform": Uniform}
+@dataclass(frozen=True)
+class Stochastic:
+    """m seeds sampled without replacement, higher scores likelier: a batch of the hardest
+    seeds tends to hold near-identical ones, and sampling spreads it.
+
+    ``kind`` sets each seed's sampling weight from its score s (rank r: 1 = highest score),
+    with beta = 1 / temperature (Kirsch et al. 2023, "Stochastic Batch Acquisition"; baal's
+    PowerSampling):
+
+    - ``softmax``: exp(beta * s), any scores;
+    - ``power``: s ** beta, scores must be positive (losses are);
+    - ``softrank``: r ** -beta, any scores, insensitive to their scale.
+
+    A small temperature approaches top-k; a large one approaches uniform. Sampling uses the
+    Gumbel-top-k trick: the m largest of log-weight + Gumbel noise are an exact sample.
+
+    References: Kirsch, Farquhar, Atighehchian, Jesson, Branchaud-Charron, Gal (2023).
+    """
+
+    kind: str = "softmax"
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in STOCHASTIC_KINDS:
+            raise ValueError(f"kind must be one of {STOCHASTIC_KINDS}, got {self.kind!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+
+    def log_weights(self, scores: np.ndarray) -> np.ndarray:
+        beta = 1.0 / self.temperature
+        if self.kind == "softmax":
+            return beta * scores
+        if self.kind == "power":
+            bad = np.flatnonzero(scores <= 0)
+            if bad.size:
+                raise ValueError(
+                    f"power sampling needs positive scores; rows {bad[:5].tolist()} are not "
+                    "(use kind softmax or softrank)"
+                )
+            return beta * np.log(scores)
+        ranks = np.empty(len(scores))
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+        return -beta * np.log(ranks)
+
+    def __call__(self, scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+        _check_m(scores, m)
+        keys = self.log_weights(np.asarray(scores, dtype=float)) + rng.gumbel(size=len(scores))
+        return np.argsort(-keys, kind="stable")[:m]
+
+
+STOCHASTIC_KINDS = ("softmax", "power", "softrank")
+
+
+def softmax(temperature: float = 1.0) -> Stochastic:
+    return Stochastic("softmax", temperature)
+
+
+def power(temperature: float = 1.0) -> Stochastic:
+    return Stochastic("power", temperature)
+
+
+def softrank(temperature: float = 1.0) -> Stochastic:
+    return Stochastic("softrank", temperature)
+
+
+SELECTORS = {
+    "top_k": TopK,
+    "bottom_k": BottomK,
+    "balanced": Balanced,
+    "uniform": Uniform,
+    "softmax": softmax,
+    "power": power,
+    "softrank": softrank,
+}

@@ -4,7 +4,7 @@ import pytest
 
 from ray_asd.errors import ConfigError
 from ray_asd.strategies import STRATEGIES, compose, make_strategy
-from ray_asd.strategies.selectors import Balanced, BottomK, TopK, Uniform
+from ray_asd.strategies.selectors import SELECTORS, Balanced, BottomK, Stochastic, TopK, Uniform
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -115,3 +115,61 @@ def test_count_steps_and_nll_normalisation() -> None:
     assert normalise_nll(12.0, 24, answer, "step") == 4.0
     with pytest.raises(ValueError, match="unknown loss normalisation"):
         normalise_nll(1.0, 1, "x", "median")
+
+
+@pytest.mark.parametrize("kind", ["softmax", "power", "softrank"])
+def test_stochastic_selectors_approach_top_k_when_cold(kind: str) -> None:
+    scores = np.array([0.5, 2.0, 1.0, 3.0, 0.25])
+    selector = SELECTORS[kind](temperature=1e-3)
+    for seed in range(20):
+        assert sorted(selector(scores, 2, rng(seed))) == [1, 3]
+
+
+def test_softmax_sampling_follows_its_weights() -> None:
+    # Gumbel-max is an exact sample: m = 1 picks seed i with probability softmax(s / T)_i.
+    scores, temperature = np.array([0.0, 1.0, 2.0]), 2.0
+    selector = SELECTORS["softmax"](temperature=temperature)
+    generator = rng(7)
+    picks = np.array([selector(scores, 1, generator)[0] for _ in range(20_000)])
+    weights = np.exp(scores / temperature)
+    # exp(0, .5, 1) / sum = 0.186, 0.307, 0.506 (by hand); 20k draws: sd <= 0.0036.
+    assert np.allclose(
+        np.bincount(picks, minlength=3) / len(picks), weights / weights.sum(), atol=0.015
+    )
+
+
+def test_power_and_softrank_weights_by_hand() -> None:
+    scores = np.array([4.0, 1.0, 2.0])
+    power = Stochastic("power", temperature=0.5)  # beta 2: weights 16, 1, 4
+    assert np.allclose(np.exp(power.log_weights(scores)), [16, 1, 4])
+    softrank = Stochastic("softrank", temperature=1.0)  # ranks 1, 3, 2: weights 1, 1/3, 1/2
+    assert np.allclose(np.exp(softrank.log_weights(scores)), [1, 1 / 3, 1 / 2])
+
+
+def test_stochastic_picks_are_distinct_and_reproducible() -> None:
+    scores = np.linspace(0.1, 1.0, 10)
+    selector = SELECTORS["softrank"](temperature=1.0)
+    picks = selector(scores, 6, rng(3))
+    assert len(set(picks.tolist())) == 6
+    assert picks.tolist() == selector(scores, 6, rng(3)).tolist()
+
+
+def test_stochastic_selector_errors() -> None:
+    with pytest.raises(ValueError, match="rows \\[1\\] are not"):
+        SELECTORS["power"]()(np.array([1.0, -0.5]), 1, rng())
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        SELECTORS["softmax"](temperature=0)
+    with pytest.raises(ConfigError, match="unknown parameter\\(s\\) \\['beta'\\]"):
+        compose("loss", "power", selector_params={"beta": 2})
+
+
+def test_a_selector_block_in_a_config() -> None:
+    from ray_asd.config import load_config
+    from ray_asd.trial import build_strategy
+
+    block = "strategy={scorer: loss, selector: {name: power, temperature: 0.5}}"
+    strategy = build_strategy(load_config(None, [block]))
+    assert strategy.name == "loss+power"
+    assert strategy.selector == Stochastic("power", 0.5)
+    with pytest.raises(ConfigError, match="a selector block needs a name"):
+        load_config(None, ["strategy={scorer: loss, selector: {temperature: 0.5}}"])
