@@ -219,12 +219,11 @@ def format_outcome(outcome: Outcome) -> str:
 def _format_teacher(stats: dict[str, int]) -> str:
     if not stats:
         return "teacher: oracle (no pool)"
-    line = (
+    return (
         f"teacher pool: {stats.get('cache_hits', 0) + stats.get('cache_misses', 0)} requests, "
         f"{stats.get('cache_hits', 0)} from the teacher cache, "
         f"{stats.get('retries', 0)} retries, {stats.get('failed', 0)} failed"
     )
-    return line
 
 
 def _runtime_env() -> dict[str, Any]:

