@@ -115,6 +115,56 @@ class TeacherConfig(Section):
         return self
 
 
+class RewardConfig(Section):
+    """The reward model of the ``reward`` strategy: a sequence classifier rating
+    (question, student answer)."""
+
+    model: str = Field(
+        "tiny:",
+        description="a sequence-classification model: hub id or folder; a causal LM spec "
+        "(embedded:, tiny:) gets a new, randomly initialised one-logit head (plumbing only)",
+    )
+    label: int | str | None = Field(
+        None,
+        description="the label whose log-probability is the reward, by index or name; "
+        "default: the only logit of a one-label model",
+    )
+    input: Literal["auto", "chat", "pair"] = Field(
+        "auto",
+        description="chat: user question + assistant answer through the chat template; pair: "
+        "the tokenizer's text pair; auto: chat where the tokenizer has a template",
+    )
+    max_length: int = Field(1024, ge=8, description="tokens per input; longer ones are cut")
+    batch_size: int = Field(16, ge=1)
+    autocast: bool = Field(True, description="bf16 autocast")
+    trust_remote_code: bool = False
+
+
+class JudgeConfig(Section):
+    """The LLM judge of the ``judge`` and ``lion`` strategies."""
+
+    llm: TeacherConfig | None = Field(
+        None,
+        description="a judge model of its own (backend, model, sampling as in teacher), "
+        "served by a judge pool; null: the teacher's LLM judges",
+    )
+    prompt: Path | None = Field(
+        None, description="template with {question} and {answer}; default: the built-in one"
+    )
+    attempts: int = Field(
+        2, ge=1, description="requests per rating; a reply without one is asked again"
+    )
+    neutral: float = Field(
+        5.5, ge=1, le=10, description="the rating of an answer the judge never rated"
+    )
+
+    @model_validator(mode="after")
+    def _an_llm(self) -> JudgeConfig:
+        if self.llm is not None and self.llm.backend == "oracle":
+            raise ValueError("judge.llm: the oracle cannot judge; name an LLM backend")
+        return self
+
+
 class StrategyConfig(Section):
     """A named strategy (``name: loss``) or a pairing (``scorer: loss, selector: balanced``);
     a selector with parameters is ``selector: {name: power, temperature: 0.5}`` (or its
@@ -193,6 +243,8 @@ class TrialConfig(Section):
     student: StudentConfig = Field(default_factory=StudentConfig)
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    judge: JudgeConfig = Field(default_factory=JudgeConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     seeds: SeedsConfig = Field(default_factory=SeedsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)

@@ -65,6 +65,9 @@ class ResourcesConfig(Section):
     trial: TrialResources = Field(default_factory=TrialResources)
     scoring: ScoringResources = Field(default_factory=ScoringResources)
     teacher: TeacherResources = Field(default_factory=TeacherResources)
+    judge: TeacherResources = Field(
+        default_factory=TeacherResources, description="the judge pool, when judge.llm is set"
+    )
     torch_threads: int | None = Field(
         None,
         ge=1,
@@ -199,9 +202,17 @@ def _block(entry: str | dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _check_strategy(trial: TrialConfig) -> None:
-    from ray_asd.trial import build_strategy
+    from ray_asd.strategies.scorers import REWARD
+    from ray_asd.student import check_model_spec
+    from ray_asd.trial import build_strategy, check_judge
 
-    build_strategy(trial)
+    strategy = build_strategy(trial)
+    check_judge(trial)
+    if REWARD in strategy.scorer.columns:
+        try:
+            check_model_spec(trial.reward.model)
+        except ConfigError as error:
+            raise ConfigError(f"reward.model: {error}") from None
 
 
 def _check_student(trial: TrialConfig) -> None:

@@ -2,6 +2,7 @@
 
     for t in 0..T-1:
         answer  the student answers every seed            parts.student_answers
+        rate    other models rate the answers (if asked)  parts.rate (reward, judge, lion)
         score   the strategy's scorer rates every seed    strategy.scorer
         select  its selector picks m seeds                strategy.selector
         generate the teacher writes a new question per pick, then answers it; filters reject
@@ -32,7 +33,8 @@ import pandas as pd
 
 from ray_asd.config import TrialConfig
 from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
-from ray_asd.strategies import Strategy
+from ray_asd.raters import RATER_COLUMNS, RatingCost
+from ray_asd.strategies import Strategy, scalar_scores
 from ray_asd.strategies.selectors import Uniform
 from ray_asd.tasks import Task
 from ray_asd.teacher import Teacher
@@ -40,6 +42,12 @@ from ray_asd.teacher import Teacher
 # A table of seeds or test items -> the same rows with student_answer, answer_tokens,
 # answer_nll, correct, plus whatever further columns are named (e.g. reference_nll).
 StudentAnswers = Callable[[pd.DataFrame, tuple[str, ...]], pd.DataFrame]
+# (answered seeds, columns, the trial's memo, its generator) -> the rater columns added, and
+# what their LLM calls cost (`ray_asd.raters.Raters`).
+Rate = Callable[
+    [pd.DataFrame, tuple[str, ...], dict[str, Any], np.random.Generator],
+    tuple[pd.DataFrame, RatingCost],
+]
 
 
 @dataclass
@@ -53,6 +61,7 @@ class TrialParts:
     train: Callable[[pd.DataFrame, int], dict[str, float]]  # (items, t) -> train stats
     save_student: Callable[[Path], None]
     load_student: Callable[[Path | None], None]  # None: back to the base model
+    rate: Rate | None = None  # for strategies that read rater columns
     log: Callable[[str], None] = print
     # Called after every checkpoint with its folder and the metrics rows it adds (the runner
     # reports them to Tune and MLflow).
@@ -69,10 +78,22 @@ class TrialState:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     picks: list[list[str]] = field(default_factory=list)  # seed ids per iteration
     scores: list[dict[str, float]] = field(default_factory=list)  # seed id -> score, per iteration
+    # What rating calls (judge, lion) cost over the trial: RatingCost's fields, cumulative.
+    rating: dict[str, int] = field(default_factory=dict)
+    memo: dict[str, Any] = field(default_factory=dict)  # raters' per-seed values (lion)
 
     @property
     def accepted(self) -> list[dict[str, Any]]:
         return [item for item in self.items if item["accepted"]]
+
+    @property
+    def teacher_tokens(self) -> int:
+        """Teacher compute so far: generation plus rating calls."""
+        return (
+            teacher_tokens(self.items)
+            + self.rating.get("prompt_tokens", 0)
+            + self.rating.get("completion_tokens", 0)
+        )
 
 
 def begin_trial(
@@ -121,31 +142,39 @@ def run_trial(
     m, iterations = config.budget.per_iteration, config.budget.iterations
     budget = config.budget.teacher_tokens
     for t in range(state.next_iteration, iterations):
-        if budget is not None and teacher_tokens(state.items) >= budget:
+        if budget is not None and state.teacher_tokens >= budget:
             parts.log(
-                f"[trial] teacher budget spent ({teacher_tokens(state.items)} of {budget} "
+                f"[trial] teacher budget spent ({state.teacher_tokens} of {budget} "
                 f"tokens): stopping before iteration {t}"
             )
             break
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
-        # Answer and score: the current student on every seed (random and static read no
-        # student output, so they skip this compute).
+        # Answer, rate and score: the current student on every seed (random and static read
+        # no student output, so they skip this compute), then any other model on its answers.
         upfront, needed = parts.strategy.upfront, parts.strategy.scorer.columns
         if needed:
             parts.log(f"[trial] t={t}: the student answers {len(pool)} seeds")
         scored = parts.student_answers(pool, needed) if needed else pool
-        scores = parts.strategy.score(scored)
-        state.scores.append(dict(zip(pool["id"], scores.tolist(), strict=True)))
         timings["answer"] = _lap(clock)
+        rating = RatingCost()
+        if RATER_COLUMNS.intersection(needed):
+            if parts.rate is None:
+                raise ValueError(f"strategy {parts.strategy.name!r} needs raters; none given")
+            parts.log(f"[trial] t={t}: rating the student's answers ({', '.join(needed)})")
+            scored, rating = parts.rate(scored, needed, state.memo, state.rng)
+            _accumulate(state.rating, rating)
+        timings["rate"] = _lap(clock) - timings["answer"]
+        scores = parts.strategy.score(scored)
+        state.scores.append(dict(zip(pool["id"], scalar_scores(scores).tolist(), strict=True)))
 
         # Select: m seeds (static: the whole budget once, at t = 0).
         n_picks = (m * iterations if t == 0 else 0) if upfront else m
         positions = parts.strategy.pick(scores, n_picks, state.rng) if n_picks else []
         picked = pool.iloc[list(positions)]
         state.picks.append(picked["id"].tolist())
-        timings["select"] = _lap(clock) - timings["answer"]
+        timings["select"] = _lap(clock) - sum(timings.values())
 
         # Generate: the teacher writes and answers; filters keep the new, valid ones.
         parts.log(f"[trial] t={t}: the teacher writes from {len(picked)} picked seeds")
@@ -157,7 +186,7 @@ def run_trial(
             novelty,
             t,
             parts.strategy.name,
-            spent=teacher_tokens(state.items),
+            spent=state.teacher_tokens,
         )
         state.items += new
         timings["generate"] = _lap(clock) - sum(timings.values())
@@ -172,12 +201,14 @@ def run_trial(
 
         # Evaluate and record.
         row = _evaluate(parts, test, t, len(accepted), timings)
+        # The strategy's own cost this iteration: answering, rating, scoring and selecting.
+        row["selection_seconds"] = timings["answer"] + timings["rate"] + timings["select"]
         row.update(
-            _generation_metrics(new, state.items),
+            _generation_metrics(new, state.items, state.rating, rating),
             **{f"train_{k}": v for k, v in train_stats.items()},
         )
         if needed:
-            row.update(_score_stats(scores, scored))
+            row.update(_score_stats(scalar_scores(scores), scored))
         state.metrics.append(row)
         state.next_iteration = t + 1
         parts.log(format_row(row))
@@ -283,7 +314,10 @@ def warm_up(
     clock = time.perf_counter()
     stats = _train(parts, accepted, -1)
     row = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, phase="warmup")
-    row.update(_generation_metrics(new, state.items), **{f"train_{k}": v for k, v in stats.items()})
+    row.update(
+        _generation_metrics(new, state.items, state.rating, RatingCost()),
+        **{f"train_{k}": v for k, v in stats.items()},
+    )
     state.metrics.append(row)
     parts.log(format_row(row))
 
@@ -318,22 +352,46 @@ def _evaluate(
     return row
 
 
-def _generation_metrics(new: list[dict[str, Any]], items: list[dict[str, Any]]) -> dict[str, Any]:
+def _accumulate(totals: dict[str, int], cost: RatingCost) -> None:
+    for key, value in cost.__dict__.items():
+        totals[key] = totals.get(key, 0) + value
+
+
+def _generation_metrics(
+    new: list[dict[str, Any]],
+    items: list[dict[str, Any]],
+    rating: dict[str, int],
+    rating_phase: RatingCost,
+) -> dict[str, Any]:
+    """Items and teacher compute: cumulative over the trial (curves are drawn against teacher
+    tokens) and this phase's. Teacher tokens are generation plus rating calls (a judge's or
+    lion's referee's, charged as teacher compute: DESIGN section 2)."""
     reasons = Counter(item["reject_reason"] for item in new if not item["accepted"])
+    rating_tokens = rating.get("prompt_tokens", 0) + rating.get("completion_tokens", 0)
     return {
         "n_new": sum(item["accepted"] for item in new),
         "n_rejected": sum(reasons.values()),
         **{f"rejected_{reason}": reasons.get(str(reason), 0) for reason in RejectReason},
-        # Cumulative over the trial (curves are drawn against teacher tokens), and this phase's.
-        "teacher_prompt_tokens": sum(item["prompt_tokens"] for item in items),
-        "teacher_completion_tokens": sum(item["completion_tokens"] for item in items),
-        "teacher_tokens": teacher_tokens(items),
-        "teacher_tokens_phase": teacher_tokens(new),
+        "teacher_prompt_tokens": sum(item["prompt_tokens"] for item in items)
+        + rating.get("prompt_tokens", 0),
+        "teacher_completion_tokens": sum(item["completion_tokens"] for item in items)
+        + rating.get("completion_tokens", 0),
+        "teacher_tokens": teacher_tokens(items) + rating_tokens,
+        "teacher_tokens_phase": teacher_tokens(new) + rating_phase.tokens,
+        "generation_tokens": teacher_tokens(items),
+        "generation_tokens_phase": teacher_tokens(new),
+        "rating_tokens": rating_tokens,
+        "rating_tokens_phase": rating_phase.tokens,
+        "rating_calls_phase": rating_phase.calls,
+        "rating_unrated_phase": rating_phase.unrated,
         **{
             f"teacher_{counter}": sum(item.get(f"teacher_{counter}", 0) for item in items)
-            for counter in ("calls", "retries", "cached")
+            + rating.get(counter, 0)
+            for counter in ("calls", "cached")
         },
-        "teacher_failed": sum(item.get("teacher_error") is not None for item in items),
+        "teacher_retries": sum(item.get("teacher_retries", 0) for item in items),
+        "teacher_failed": sum(item.get("teacher_error") is not None for item in items)
+        + rating.get("failed", 0),
     }
 
 
@@ -397,6 +455,8 @@ def save_checkpoint(
         "metrics": state.metrics,
         "picks": state.picks,
         "scores": state.scores,
+        "rating": state.rating,
+        "memo": state.memo,
     }
     (folder / "state.json").write_text(json.dumps(payload), encoding="utf-8")
     pointer = out / "checkpoints" / "latest.tmp"
@@ -420,6 +480,8 @@ def load_checkpoint(folder: Path) -> TrialState:
         payload["metrics"],
         payload["picks"],
         payload["scores"],
+        payload.get("rating", {}),
+        payload.get("memo", {}),
     )
 
 

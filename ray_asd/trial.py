@@ -15,8 +15,18 @@ import pandas as pd
 from ray_asd.config import TeacherConfig, TrialConfig
 from ray_asd.errors import ConfigError
 from ray_asd.loop import TrialParts, latest_checkpoint, run_trial
+from ray_asd.raters import RATER_COLUMNS, Judge, Raters, RewardFn
 from ray_asd.strategies import Strategy, compose, make_strategy
-from ray_asd.strategies.scorers import ANSWER_NLL, CORRECT, REFERENCE_NLL, normalise_nll
+from ray_asd.strategies.scorers import (
+    ANSWER_NLL,
+    CORRECT,
+    GRAD_EMBEDDING,
+    JUDGE_RATING,
+    LION_GAP,
+    REFERENCE_NLL,
+    REWARD,
+    normalise_nll,
+)
 from ray_asd.student import Student, TrainSettings, resolve_model
 from ray_asd.tasks import Task, load_table, make_task
 from ray_asd.teacher import (
@@ -39,6 +49,75 @@ def build_strategy(config: TrialConfig) -> Strategy:
     if spec.name is None:
         raise ConfigError("strategy: give a name or a scorer and a selector")
     return make_strategy(spec.name)
+
+
+def build_raters(
+    config: TrialConfig,
+    task: Task,
+    teacher: Teacher,
+    *,
+    reward: RewardFn | None = None,
+    judge_backend: CompletionBackend | None = None,
+    cache_dir: Path | None = None,
+    teacher_cache: Path | None = None,
+) -> Raters | None:
+    """The raters the trial's strategy reads (None: it reads none).
+
+    Args:
+        config: the trial config (``reward``, ``judge``).
+        task: the trial's task.
+        teacher: the trial's teacher (``lion`` asks it to answer seeds).
+        reward: the reward model (the runner's Ray Data actors); by default loaded here.
+        judge_backend: the judge's backend (the runner's judge pool); by default one built
+            here from ``judge.llm``, else the teacher's own LLM.
+        cache_dir: where embedded and tiny models are materialised.
+        teacher_cache: the teacher cache folder, for a judge built here.
+
+    Raises:
+        ConfigError: a judge is needed but there is no LLM to judge with.
+    """
+    needed = RATER_COLUMNS.intersection(build_strategy(config).scorer.columns)
+    if not needed:
+        return None
+    judge = None
+    if needed & {JUDGE_RATING, LION_GAP}:
+        backend = judge_backend or _judge_backend(config, teacher, cache_dir, teacher_cache)
+        judge = Judge.load(
+            backend, config.judge.prompt, config.judge.attempts, config.judge.neutral
+        )
+    if REWARD in needed and reward is None:
+        from ray_asd.raters.reward import RewardModel
+
+        reward = RewardModel.load(config.reward, cache_dir).score
+    return Raters(task, reward=reward, judge=judge, teacher=teacher)
+
+
+def check_judge(config: TrialConfig) -> None:
+    """Fails early when the strategy needs a judge and no LLM can be one.
+
+    Raises:
+        ConfigError: naming the fields to set.
+    """
+    columns = build_strategy(config).scorer.columns
+    if {JUDGE_RATING, LION_GAP}.intersection(columns) and (
+        config.judge.llm is None and config.teacher.backend == "oracle"
+    ):
+        raise ConfigError(
+            f"strategy {config.strategy.name!r} needs an LLM judge: set judge.llm "
+            "(backend, model), or use an LLM teacher (the oracle cannot judge)"
+        )
+
+
+def _judge_backend(
+    config: TrialConfig, teacher: Teacher, cache_dir: Path | None, teacher_cache: Path | None
+) -> CompletionBackend:
+    check_judge(config)
+    if config.judge.llm is None:
+        assert isinstance(teacher, LLMTeacher)  # check_judge: not the oracle
+        return teacher.backend
+    if teacher_cache is None:
+        raise ValueError("a judge built in-process needs a teacher_cache folder")
+    return CachedBackend(make_backend(config.judge.llm, cache_dir), teacher_cache, "local-judge")
 
 
 def build_prompts(config: TeacherConfig) -> Prompts:
@@ -96,7 +175,8 @@ def answer_table(
 ) -> pd.DataFrame:
     """The student's answers to a table's questions: the rows plus ``student_answer``,
     ``answer_tokens``, ``answer_nll``, ``correct`` and each further score named in
-    ``columns`` (``reference_nll``). In-process here, on Ray Data actors in the runner."""
+    ``columns`` (``reference_nll``, ``grad_embedding``). In-process here, on Ray Data actors
+    in the runner."""
     how = config.loss_normalisation
     prompts = [task.prompt(q) for q in table["question"]]
     generations = student.answer(
@@ -135,6 +215,10 @@ def answer_table(
             normalise_nll(total, n, r, how)
             for total, n, r in zip(totals, lengths, references, strict=True)
         ]
+    if GRAD_EMBEDDING in columns:
+        # The answer as graded (cut after its final answer) plus EOS, as reference_nll's.
+        embeddings = student.grad_embeddings(prompts, texts, batch_size=config.student.batch_size)
+        result[GRAD_EMBEDDING] = list(embeddings)
     return result
 
 
@@ -206,6 +290,9 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
         task=task,
         strategy=build_strategy(config),
         teacher=teacher,
+        rate=build_raters(
+            config, task, teacher, cache_dir=cache_dir, teacher_cache=out / "teacher_cache"
+        ),
         **student_parts(config, task, student),
     )
     metrics = run_trial(config, parts, pool, test, out)

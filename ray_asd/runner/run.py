@@ -33,21 +33,29 @@ import pandas as pd
 import ray
 from ray import tune
 
+from ray_asd.config import TeacherConfig, TrialConfig
 from ray_asd.errors import ConfigError
-from ray_asd.experiment import ExperimentConfig, ResourcesConfig, cells
-from ray_asd.runner.teacher_pool import start_pool
+from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources, cells
+from ray_asd.runner.teacher_pool import TeacherPool, start_pool
 from ray_asd.runner.tracking import default_uri, flatten, prepare_experiment, ui_command
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
+from ray_asd.strategies.scorers import JUDGE_RATING, LION_GAP
+from ray_asd.trial import build_strategy
 
 NAMESPACE = "ray-asd"
 # Environment the trials and actors need as the driver has it (on a remote cluster too).
 PASSED_ENV = ("RAY_ASD_CACHE", "HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
-# The columns of the table printed at the end, from each trial's last report.
+# The columns of the table printed at the end, from each trial's last report ...
 RESULT_COLUMNS = {
     "accuracy": "final accuracy",
     "n_synthetic": "n_synthetic",
-    "teacher_prompt_tokens": "teacher prompt tokens",
-    "teacher_completion_tokens": "teacher completion tokens",
+    "teacher_tokens": "teacher tokens",
+}
+# ... and the strategy's cost: means over its iterations.
+COST_COLUMNS = {
+    "selection_seconds": "select s/iter",
+    "generation_tokens_phase": "gen tok/iter",
+    "rating_tokens_phase": "judge tok/iter",
 }
 
 
@@ -61,6 +69,7 @@ class Outcome:
     tracking_uri: str
     mlflow_experiment: str
     teacher: dict[str, int]  # the pool's request counters
+    judge: dict[str, int]  # the judge pool's
     seconds: float  # the driver's wall time, Ray start included
 
 
@@ -109,7 +118,6 @@ def run_experiment(
     experiment_id = prepare_experiment(uri, mlflow_experiment, folder.parent)
     resources = config.resources
     cache = os.environ.get("RAY_ASD_CACHE")
-    teacher_cpus = _teacher_cpus(config)
     pool = None
     if config.teacher.backend == "oracle":  # a function: each trial runs its own
         print(f"[run] {config.name}: {len(grid)} trials, oracle teacher")
@@ -118,16 +126,14 @@ def run_experiment(
             f"[run] {config.name}: {len(grid)} trials; starting a pool of "
             f"{resources.teacher.replicas} {config.teacher.backend} teacher engine(s)"
         )
-        pool = start_pool(
-            config.teacher,
-            prefix=f"{config.name}-{_digest(config.teacher.model_dump_json())}",
-            namespace=NAMESPACE,
-            replicas=resources.teacher.replicas,
-            cpus=teacher_cpus,
-            gpus=resources.teacher.gpus,
-            teacher_cache=folder.parent / "teacher_cache",
-            cache_dir=Path(cache) if cache else None,
+        pool = _start_pool(config, config.teacher, "teacher", resources.teacher, folder)
+    judge = None
+    if config.judge.llm is not None and any(_judges(cell.config) for cell in grid.values()):
+        print(
+            f"[run] starting a pool of {resources.judge.replicas} {config.judge.llm.backend} "
+            "judge engine(s)"
         )
+        judge = _start_pool(config, config.judge.llm, "judge", resources.judge, folder)
     setup = Setup(
         name=config.name,
         cells=grid,
@@ -135,6 +141,7 @@ def run_experiment(
         tracking_uri=uri,
         mlflow_experiment_id=experiment_id,
         teacher=pool.backend if pool else None,
+        judge=judge.backend if judge else None,
         resources=resources,
         cache_dir=Path(cache) if cache else None,
         log_adapter=config.tracking.log_adapter,
@@ -147,8 +154,16 @@ def run_experiment(
         print(f"[run] resuming {tune_path}")
         tuner = tune.Tuner.restore(str(tune_path), trainable, resume_errored=True)
     else:
+        pools = [(config.teacher, resources.teacher)]
+        if judge is not None:
+            pools.append((config.judge.llm, resources.judge))
         concurrent = resources.max_concurrent_trials or _fitting_trials(
-            resources, teacher_cpus, ray.cluster_resources()
+            resources,
+            {
+                "CPU": sum(r.replicas * _pool_cpus(llm, r) for llm, r in pools),
+                "GPU": sum(r.replicas * r.gpus for _, r in pools),
+            },
+            ray.cluster_resources(),
         )
         if concurrent < 1:  # e.g. an autoscaling cluster that starts with no workers
             print(
@@ -188,7 +203,11 @@ def run_experiment(
                 print(f"[run] could not mark the MLflow run of {cell} failed: {error}")
         metrics = result.metrics or {}
         rows.append(
-            {"trial": cell, **{label: metrics.get(k) for k, label in RESULT_COLUMNS.items()}}
+            {
+                "trial": cell,
+                **{label: metrics.get(k) for k, label in RESULT_COLUMNS.items()},
+                **iteration_costs(result.metrics_dataframe),
+            }
         )
     table = pd.DataFrame(rows).sort_values("trial", ignore_index=True)
     return Outcome(
@@ -198,8 +217,48 @@ def run_experiment(
         tracking_uri=uri,
         mlflow_experiment=mlflow_experiment,
         teacher=pool.stats() if pool else {},
+        judge=judge.stats() if judge else {},
         seconds=time.perf_counter() - clock,
     )
+
+
+def _start_pool(
+    config: ExperimentConfig,
+    llm: TeacherConfig,
+    role: str,
+    resources: TeacherResources,
+    folder: Path,
+) -> TeacherPool:
+    cache = os.environ.get("RAY_ASD_CACHE")
+    return start_pool(
+        llm,
+        prefix=f"{config.name}-{_digest(llm.model_dump_json())}",
+        namespace=NAMESPACE,
+        replicas=resources.replicas,
+        cpus=_pool_cpus(llm, resources),
+        gpus=resources.gpus,
+        teacher_cache=folder.parent / "teacher_cache",
+        cache_dir=Path(cache) if cache else None,
+        role=role,
+    )
+
+
+def _judges(config: TrialConfig) -> bool:
+    columns = build_strategy(config).scorer.columns
+    return bool({JUDGE_RATING, LION_GAP}.intersection(columns))
+
+
+def iteration_costs(reports: pd.DataFrame | None) -> dict[str, float | None]:
+    """Means of COST_COLUMNS over a trial's iterations (its reports of phase "iteration";
+    an iteration reported twice, by a retried attempt, counts once)."""
+    costs: dict[str, float | None] = dict.fromkeys(COST_COLUMNS.values())
+    if reports is None or "phase" not in reports:
+        return costs
+    iterations = reports[reports["phase"] == "iteration"].drop_duplicates("iteration", keep="last")
+    for key, label in COST_COLUMNS.items():
+        if key in iterations and len(iterations):
+            costs[label] = float(iterations[key].mean())
+    return costs
 
 
 def format_outcome(outcome: Outcome) -> str:
@@ -207,7 +266,8 @@ def format_outcome(outcome: Outcome) -> str:
     lines = [
         outcome.table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"),
         "",
-        _format_teacher(outcome.teacher),
+        _format_pool(outcome.teacher, "teacher"),
+        *([_format_pool(outcome.judge, "judge")] if outcome.judge else []),
         f"wall time: {outcome.seconds:.0f} s; trial folders: {outcome.folder / 'trials'}",
         f"MLflow: experiment {outcome.mlflow_experiment!r} at {outcome.tracking_uri}",
         f"  view: {ui_command(outcome.tracking_uri)}",
@@ -216,11 +276,11 @@ def format_outcome(outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def _format_teacher(stats: dict[str, int]) -> str:
+def _format_pool(stats: dict[str, int], role: str) -> str:
     if not stats:
-        return "teacher: oracle (no pool)"
+        return f"{role}: oracle (no pool)"
     return (
-        f"teacher pool: {stats.get('cache_hits', 0) + stats.get('cache_misses', 0)} requests, "
+        f"{role} pool: {stats.get('cache_hits', 0) + stats.get('cache_misses', 0)} requests, "
         f"{stats.get('cache_hits', 0)} from the teacher cache, "
         f"{stats.get('retries', 0)} retries, {stats.get('failed', 0)} failed"
     )
@@ -273,27 +333,26 @@ def _storage_folder(config: ExperimentConfig, where: str) -> Path:
     return Path(config.storage).expanduser().resolve() / config.name
 
 
-def _teacher_cpus(config: ExperimentConfig) -> float:
-    cpus = config.resources.teacher.cpus
-    if cpus is not None:
-        return cpus
-    return 0.0 if config.teacher.backend == "oracle" else 1.0
+def _pool_cpus(llm: TeacherConfig, resources: TeacherResources) -> float:
+    if resources.cpus is not None:
+        return resources.cpus
+    return 0.0 if llm.backend == "oracle" else 1.0
 
 
 def _fitting_trials(
-    resources: ResourcesConfig, teacher_cpus: float, cluster: dict[str, float]
+    resources: ResourcesConfig, pools: dict[str, float], cluster: dict[str, float]
 ) -> int:
     """How many trials fit at once (may be < 1): each holds its own CPUs/GPUs plus its
     scoring actors', which Ray Data places outside the trial's placement group; the teacher
-    pool comes first."""
-    scoring, trial, teacher = resources.scoring, resources.trial, resources.teacher
+    and judge pools (``pools``: what they hold in all) come first."""
+    scoring, trial = resources.scoring, resources.trial
     fits = []
-    for key, per_trial, pool in (
-        ("CPU", trial.cpus + scoring.actors * scoring.cpus, teacher.replicas * teacher_cpus),
-        ("GPU", trial.gpus + scoring.actors * scoring.gpus, teacher.replicas * teacher.gpus),
+    for key, per_trial in (
+        ("CPU", trial.cpus + scoring.actors * scoring.cpus),
+        ("GPU", trial.gpus + scoring.actors * scoring.gpus),
     ):
         if per_trial > 0:
-            fits.append(math.floor((cluster.get(key, 0.0) - pool) / per_trial))
+            fits.append(math.floor((cluster.get(key, 0.0) - pools.get(key, 0.0)) / per_trial))
     return min(fits, default=1)
 
 

@@ -11,11 +11,13 @@ import logging
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import ray
 
-from ray_asd.config import TrialConfig
+from ray_asd.config import RewardConfig, TrialConfig
 from ray_asd.experiment import ScoringResources
 from ray_asd.student import Student
 from ray_asd.tasks import make_task
@@ -99,27 +101,91 @@ class RayDataAnswers:
         return str(folder)
 
     def __call__(self, table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-        scoring = self.resources
-        answered = (
-            ray.data.from_pandas(table)
-            .map_batches(
-                StudentScorer,
-                fn_constructor_kwargs={
-                    "config": self.config,
-                    "adapter": self._adapter(),
-                    "columns": columns,
-                    "cache_dir": str(self.cache_dir) if self.cache_dir else None,
-                    "threads": self.threads,
-                },
-                compute=ray.data.ActorPoolStrategy(size=scoring.actors),
-                num_cpus=scoring.cpus,
-                num_gpus=scoring.gpus,
-                batch_size=scoring.batch_size,
-                batch_format="pandas",
-            )
-            .to_pandas()
+        answered = map_on_actors(
+            table,
+            StudentScorer,
+            {
+                "config": self.config,
+                "adapter": self._adapter(),
+                "columns": columns,
+                "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+                "threads": self.threads,
+            },
+            self.resources,
         )
         self.model_seconds += float(answered.pop(MODEL_SECONDS).sum())
-        # Ray Data may finish batches out of order: put the rows back in the table's order.
-        ordered = answered.set_index("id").loc[table["id"]].reset_index()
-        return ordered[list(answered.columns)]
+        return answered
+
+
+class RewardScorer:
+    """A Ray Data callable class: the reward model on one batch of answered rows."""
+
+    def __init__(self, config: RewardConfig, cache_dir: str | None, threads: int | None) -> None:
+        import torch
+
+        from ray_asd.raters.reward import RewardModel
+
+        if threads:
+            torch.set_num_threads(threads)
+        self.model = RewardModel.load(config, Path(cache_dir) if cache_dir else None)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        rewards = self.model.score(list(batch["question"]), list(batch["student_answer"]))
+        return pd.DataFrame({"id": batch["id"], "reward": rewards})
+
+
+class RayDataReward:
+    """The reward model of a runner trial: maps :class:`RewardScorer` over the answers on an
+    actor pool sized like the student's scoring pool (GPUs per actor included)."""
+
+    def __init__(
+        self,
+        config: RewardConfig,
+        resources: ScoringResources,
+        cache_dir: Path | None,
+        threads: int | None,
+    ) -> None:
+        self.config, self.resources = config, resources
+        self.cache_dir, self.threads = cache_dir, threads
+
+    def __call__(self, questions: list[str], answers: list[str]) -> np.ndarray:
+        table = pd.DataFrame(
+            {"id": [str(i) for i in range(len(questions))], "question": questions}
+        ).assign(student_answer=answers)
+        rewarded = map_on_actors(
+            table,
+            RewardScorer,
+            {
+                "config": self.config,
+                "cache_dir": str(self.cache_dir) if self.cache_dir else None,
+                "threads": self.threads,
+            },
+            self.resources,
+        )
+        return rewarded["reward"].to_numpy(dtype=float)
+
+
+def map_on_actors(
+    table: pd.DataFrame,
+    scorer: type,
+    arguments: dict[str, Any],
+    resources: ScoringResources,
+) -> pd.DataFrame:
+    """``scorer`` (a callable class) mapped over ``table`` on a Ray Data actor pool; the
+    result's rows in the table's order (by ``id``)."""
+    result = (
+        ray.data.from_pandas(table)
+        .map_batches(
+            scorer,
+            fn_constructor_kwargs=arguments,
+            compute=ray.data.ActorPoolStrategy(size=resources.actors),
+            num_cpus=resources.cpus,
+            num_gpus=resources.gpus,
+            batch_size=resources.batch_size,
+            batch_format="pandas",
+        )
+        .to_pandas()
+    )
+    # Ray Data may finish batches out of order: put the rows back in the table's order.
+    ordered = result.set_index("id").loc[table["id"]].reset_index()
+    return ordered[list(result.columns)]

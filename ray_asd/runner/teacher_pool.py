@@ -119,14 +119,16 @@ def start_pool(
     gpus: float,
     teacher_cache: Path,
     cache_dir: Path | None = None,
+    role: str = "teacher",
 ) -> TeacherPool:
-    """Starts (or finds, if they run already) the pool's engines, named so trials find them.
+    """Starts (or finds, if they run already) the pool's engines, named so trials find them
+    (``<prefix>-<role>-<i>``; a judge pool has the role ``judge``).
 
     A vLLM engine with ``tensor_parallel_size`` > 1 gets a placement group of that many GPU
     bundles; vLLM's Ray executor starts its workers inside it.
     """
     teacher_cache.mkdir(parents=True, exist_ok=True)
-    names = [f"{prefix}-teacher-{i}" for i in range(replicas)]
+    names = [f"{prefix}-{role}-{i}" for i in range(replicas)]
     handles = [
         _running(name, namespace)
         or ray.remote(CompletionEngine)

@@ -25,12 +25,12 @@ from ray import tune
 
 from ray_asd.experiment import Cell, ResourcesConfig
 from ray_asd.loop import TrialParts, begin_trial, latest_checkpoint, load_checkpoint, run_trial
-from ray_asd.runner.scoring import RayDataAnswers
+from ray_asd.runner.scoring import RayDataAnswers, RayDataReward
 from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.runner.tracking import TrialRun
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
-from ray_asd.trial import build_strategy, build_teacher, student_parts
+from ray_asd.trial import build_raters, build_strategy, build_teacher, student_parts
 
 RUN_FILE = "mlflow_run.json"  # written into every checkpoint
 
@@ -45,6 +45,7 @@ class Setup:
     tracking_uri: str
     mlflow_experiment_id: str
     teacher: PooledBackend | None  # None: the oracle, built in each trial
+    judge: PooledBackend | None  # the judge pool (judge.llm); None: the teacher judges
     resources: ResourcesConfig
     cache_dir: Path | None
     log_adapter: bool
@@ -79,10 +80,22 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     callables["student_answers"] = answers
     for name in ("train", "load_student"):  # the weights change: actors need the new adapter
         callables[name] = _then(callables[name], answers.changed)
+    teacher = build_teacher(config.teacher, setup.cache_dir, completions=setup.teacher)
+    reward = RayDataReward(
+        config.reward, resources.scoring, setup.cache_dir, resources.torch_threads
+    )
     parts = TrialParts(
         task=task,
         strategy=build_strategy(config),
-        teacher=build_teacher(config.teacher, setup.cache_dir, completions=setup.teacher),
+        teacher=teacher,
+        rate=build_raters(
+            config,
+            task,
+            teacher,
+            reward=reward,
+            judge_backend=setup.judge,
+            cache_dir=setup.cache_dir,
+        ),
         log=print,
         **callables,
     )

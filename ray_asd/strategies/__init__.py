@@ -15,7 +15,7 @@ import pandas as pd
 
 from ray_asd.registry import build
 from ray_asd.strategies.scorers import SCORERS, Scorer
-from ray_asd.strategies.selectors import SELECTORS, Selector
+from ray_asd.strategies.selectors import SELECTORS, Selector, scalar_scores
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class Strategy:
     upfront: bool = False
 
     def score(self, table: pd.DataFrame) -> np.ndarray:
-        """One finite float per seed of a scored seed table (higher = pick first).
+        """One finite float per seed of a scored seed table (higher = pick first), or one
+        finite vector per seed from an embedding scorer.
 
         Raises:
             ValueError: a score is NaN or infinite (names the seed ids), or a column the
@@ -48,7 +49,7 @@ class Strategy:
                 f"strategy {self.name!r} needs column(s) {missing} in the scored seeds"
             )
         scores = np.asarray(self.scorer(table), dtype=float)
-        bad = ~np.isfinite(scores)
+        bad = ~np.isfinite(scores).reshape(len(scores), -1).all(axis=1)
         if bad.any():
             ids = table["id"].to_numpy()[bad][:5].tolist()
             raise ValueError(
@@ -59,7 +60,9 @@ class Strategy:
 
     def pick(self, scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
         """Row positions of the ``m`` seeds the selector picks from validated ``scores``."""
-        return np.asarray(self.selector(scores, m, rng), dtype=int)
+        vectors = getattr(self.selector, "takes_vectors", False)
+        picked = self.selector(scores if vectors else scalar_scores(scores), m, rng)
+        return np.asarray(picked, dtype=int)
 
     def select(self, table: pd.DataFrame, m: int, rng: np.random.Generator) -> np.ndarray:
         """``pick(score(table), m, rng)``: row positions of the ``m`` picked seeds."""
@@ -94,6 +97,10 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "loss": lambda: compose("loss", "top_k", name="loss"),
     "loss_gt": lambda: compose("loss_gt", "top_k", name="loss_gt"),
     "llm2llm": lambda: compose("wrong", "top_k", name="llm2llm"),
+    "reward": lambda: compose("reward", "top_k", name="reward"),
+    "judge": lambda: compose("judge", "top_k", name="judge"),
+    "lion": lambda: compose("lion", "balanced", name="lion"),
+    "badge": lambda: compose("badge", "kmeans_pp", name="badge"),
 }
 
 
@@ -111,4 +118,5 @@ __all__ = [
     "Strategy",
     "compose",
     "make_strategy",
+    "scalar_scores",
 ]

@@ -18,6 +18,12 @@ import pandas as pd
 ANSWER_NLL = "answer_nll"  # mean token NLL of the student's own (greedy) answer
 REFERENCE_NLL = "reference_nll"  # mean token NLL of the reference answer under the student
 CORRECT = "correct"  # the task's checker on the student's answer
+GRAD_EMBEDDING = "grad_embedding"  # BADGE: last-layer gradient embedding of its own answer
+STUDENT_COLUMNS = frozenset({ANSWER_NLL, REFERENCE_NLL, CORRECT, GRAD_EMBEDDING})
+# Columns that models other than the student fill in (`ray_asd.raters`).
+REWARD = "reward"  # a reward model's score of (question, student answer)
+JUDGE_RATING = "judge_rating"  # an LLM judge's 1-10 rating of the student answer
+LION_GAP = "lion_gap"  # the referee's rating of the teacher's answer minus the student's
 
 
 _STEP = re.compile(r"[^\n]+?(?:\.(?=\s)|\n|$)")
@@ -47,7 +53,8 @@ def normalise_nll(total_nll: float, n_tokens: int, answer: str, how: str) -> flo
 
 
 class Scorer(Protocol):
-    """Maps a scored seed table to one float per row; higher = pick first."""
+    """Maps a scored seed table to one float per row (higher = pick first), or to one vector
+    per row for selectors that pick by geometry."""
 
     @property
     def columns(self) -> tuple[str, ...]:
@@ -75,6 +82,8 @@ class ColumnScore:
     paper's winner (arXiv 2512.00884, section 3). ``loss_gt``: the NLL of the reference.
     ``llm2llm``: correctness negated, so wrong answers (0) outrank right ones (-1); ties are
     broken at random by the selector. References: Lee et al. 2024, "LLM2LLM".
+    ``reward``/``judge``: the rating negated, the worst-rated answers first. ``lion``: the
+    teacher-student gap, largest first (References: Jiang et al. 2023, "Lion").
     """
 
     column: str
@@ -89,6 +98,25 @@ class ColumnScore:
         return -values if self.negate else values
 
 
+@dataclass(frozen=True)
+class EmbeddingScore:
+    """A column of equal-length vectors as one row of a score matrix per seed, for selectors
+    that pick by geometry (k-means++); scalar selectors rank by the vectors' norms.
+
+    ``badge``: the gradient embedding of the student's own answer, whose norm is its
+    uncertainty and whose direction tells seeds apart. References: Ash et al. 2020, "BADGE".
+    """
+
+    column: str
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def __call__(self, table: pd.DataFrame) -> np.ndarray:
+        return np.stack([np.asarray(row, dtype=float) for row in table[self.column]])
+
+
 def loss() -> Scorer:
     return ColumnScore(ANSWER_NLL)
 
@@ -101,8 +129,33 @@ def wrong() -> Scorer:
     return ColumnScore(CORRECT, negate=True)
 
 
+def reward() -> Scorer:
+    return ColumnScore(REWARD, negate=True)
+
+
+def judge() -> Scorer:
+    return ColumnScore(JUDGE_RATING, negate=True)
+
+
+def lion() -> Scorer:
+    return ColumnScore(LION_GAP)
+
+
+def badge() -> Scorer:
+    return EmbeddingScore(GRAD_EMBEDDING)
+
+
 def none() -> Scorer:
     return NoScore()
 
 
-SCORERS = {"none": none, "loss": loss, "loss_gt": loss_gt, "wrong": wrong}
+SCORERS = {
+    "none": none,
+    "loss": loss,
+    "loss_gt": loss_gt,
+    "wrong": wrong,
+    "reward": reward,
+    "judge": judge,
+    "lion": lion,
+    "badge": badge,
+}

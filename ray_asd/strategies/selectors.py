@@ -8,15 +8,25 @@ state) picks exactly what the uninterrupted run picked.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 
 class Selector(Protocol):
-    """Chooses ``m`` row indices given one score per row."""
+    """Chooses ``m`` row indices given one score per row.
+
+    A selector with ``takes_vectors = True`` gets the scorer's output as it is, one vector per
+    row for an embedding scorer (``badge``); the others get one float per row (an embedding's
+    norm).
+    """
 
     def __call__(self, scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray: ...
+
+
+def scalar_scores(scores: np.ndarray) -> np.ndarray:
+    """One float per row: the scores themselves, or the norms of per-row vectors."""
+    return scores if scores.ndim == 1 else np.linalg.norm(scores, axis=1)
 
 
 def _ranked(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -137,6 +147,42 @@ class Stochastic:
 STOCHASTIC_KINDS = ("softmax", "power", "softrank")
 
 
+@dataclass(frozen=True)
+class KMeansPP:
+    """k-means++ seeding over the score vectors: m seeds far apart and far from the origin.
+
+    The first pick is the row of largest norm (BADGE: the most uncertain); each further pick
+    is drawn with probability proportional to its squared distance to the nearest pick so
+    far, so a batch covers distinct regions instead of one cluster of near-identical seeds.
+    One float per row works too (diversity along the score axis). Rows identical to a pick
+    have distance 0 and are never drawn while any other row is left; once every row left
+    coincides with a pick, the rest are drawn uniformly.
+
+    References: Arthur and Vassilvitskii 2007 ("k-means++"); Ash et al. 2020 ("BADGE").
+    """
+
+    takes_vectors: ClassVar[bool] = True
+
+    def __call__(self, scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+        _check_m(scores, m)
+        points = np.asarray(scores, dtype=float).reshape(len(scores), -1)
+        if m == 0:
+            return np.empty(0, dtype=int)
+        norms = np.einsum("ij,ij->i", points, points)
+        picks = [int(_ranked(norms, rng)[0])]
+        nearest = np.full(len(points), np.inf)
+        for _ in range(m - 1):
+            nearest = np.minimum(nearest, ((points - points[picks[-1]]) ** 2).sum(axis=1))
+            nearest[picks] = 0.0
+            total = nearest.sum()
+            if total > 0:
+                picks.append(int(rng.choice(len(points), p=nearest / total)))
+            else:
+                left = np.setdiff1d(np.arange(len(points)), picks)
+                picks.append(int(rng.choice(left)))
+        return np.asarray(picks)
+
+
 def softmax(temperature: float = 1.0) -> Stochastic:
     return Stochastic("softmax", temperature)
 
@@ -157,4 +203,5 @@ SELECTORS = {
     "softmax": softmax,
     "power": power,
     "softrank": softrank,
+    "kmeans_pp": KMeansPP,
 }

@@ -28,6 +28,11 @@ from ray_asd.student.batching import IGNORE, length_batches, pad_rows
 from ray_asd.student.loading import load_model_and_tokenizer
 from ray_asd.student.training import BatchLoss, TrainSettings, TrainStats, run_training
 
+# Float32 probabilities that grad_embeddings holds at once: 2**22 floats = 16 MB, so the
+# softmax (a float32 copy of the logits plus its output) adds ~32 MB whatever the batch size or
+# answer length; 85 positions at a time for SmolLM2's 49152-token vocabulary.
+_PROB_CHUNK = 2**22
+
 
 @dataclass(frozen=True)
 class Generation:
@@ -70,6 +75,8 @@ class Student:
         eos = model.generation_config.eos_token_id
         extra = eos if isinstance(eos, list) else [] if eos is None else [eos]
         self.stop_ids = sorted({tokenizer.eos_token_id, *extra})
+        # grad_embeddings' sketch matrices, keyed by (seed, vocab, hidden, r1, r2, device).
+        self._sketches: dict[tuple[object, ...], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @classmethod
     def load(
@@ -241,6 +248,122 @@ class Student:
         labels = [[IGNORE] * len(p) + c + eos for p, c in pairs]
         return inputs, labels
 
+    @torch.no_grad()
+    def grad_embeddings(
+        self,
+        prompts: list[str],
+        completions: list[str],
+        *,
+        batch_size: int,
+        sketch: tuple[int, int] | None = (16, 32),
+        seed: int = 0,
+    ) -> np.ndarray:
+        """BADGE gradient embeddings of each completion w.r.t. the output layer's weight.
+
+        BADGE (Ash et al. 2020, "Deep Batch Active Learning by Diverse, Uncertain Gradient
+        Lower Bounds") embeds an example by the gradient its loss would give the last layer
+        if its label were the model's own prediction; k-means++ on these embeddings picks
+        examples that are both uncertain (long gradients) and diverse (different directions).
+        Here an example is a completion plus EOS after its prompt, built as ``nll(...,
+        add_eos=True)`` builds it. At each completion position t, with ``h_t`` the hidden state
+        fed to the output layer ``W`` (V x d), ``p_t`` the softmax of the logits and the
+        pseudo-label ``y_t = argmax p_t``, the cross-entropy gradient w.r.t. ``W`` is
+        ``g_t h_t^T`` with ``g_t = p_t - onehot(y_t)``; the embedding is the mean
+        ``G = (1/T) sum_t g_t h_t^T``. For the student's own greedy answer ``y_t`` is the answer
+        token itself. With tied embeddings this is the output-layer part of the shared
+        matrix's gradient.
+
+        ``G`` has V*d entries (28M for SmolLM2-135M), so by default it is sketched as
+        ``vec(A G B)`` with ``A`` (r1 x V) and ``B`` (d x r2) Gaussian with variances 1/r1 and
+        1/r2, computed without forming ``G`` as ``(1/T) sum_t (A g_t) kron (B^T h_t)``. Then
+        ``E||A G B||_F^2 = ||G||_F^2`` (``E[A^T A] = I`` and ``E[B B^T] = I``, independently),
+        so k-means++ distances approximate the true ones; the embeddings are approximate, of
+        dimension r1*r2 = 512 by default, and a single-token answer's squared norm has a
+        relative standard deviation of ~45% at (16, 32), less as ``G`` spreads over more
+        directions. ``A`` and ``B`` depend only on ``seed`` and the sizes.
+
+        Args:
+            prompts: Plain-text prompts.
+            completions: Completions, one per prompt, tokenized on their own.
+            batch_size: Examples per forward pass.
+            sketch: ``(r1, r2)``, or None for the exact ``G`` (V*d floats: tiny models only).
+            seed: Seed of the sketch matrices.
+
+        Returns:
+            float32 array of shape ``(len(prompts), r1 * r2)`` (or ``V * d``), in input order.
+
+        Raises:
+            ValueError: On mismatched lengths, ``batch_size < 1`` or a sketch dimension < 1.
+        """
+        if len(prompts) != len(completions):
+            raise ValueError(f"{len(prompts)} prompts but {len(completions)} completions")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if sketch is not None and (len(sketch) != 2 or min(sketch) < 1):
+            raise ValueError(f"sketch must be two dimensions >= 1, got {sketch!r}")
+        vocab, hidden = self.model.get_output_embeddings().weight.shape
+        projections = None if sketch is None else self._sketch_pair(seed, vocab, hidden, *sketch)
+        dim = vocab * hidden if sketch is None else sketch[0] * sketch[1]
+        inputs, labels = self.build_examples(prompts, completions, add_eos=True)
+        out = np.zeros((len(prompts), dim), dtype=np.float32)
+        self.model.eval()
+        for batch in length_batches(inputs, batch_size):
+            states, logits, counted = self._head_inputs(
+                [inputs[i] for i in batch], [labels[i] for i in batch]
+            )
+            # One example at a time, in chunks of positions (see _PROB_CHUNK): a batch's
+            # float32 probabilities at once would take 315 MB at 16 x 100 tokens.
+            for row, i in enumerate(batch):
+                positions = counted[row].nonzero().squeeze(1)
+                out[i] = _badge_embedding(states[row], logits[row], positions, projections)
+        return out
+
+    def _head_inputs(
+        self, inputs: list[list[int]], labels: list[list[int]]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Hidden states fed to the output layer, logits, and the mask of positions that count.
+
+        A hook captures exactly what the output layer sees (after the final norm, whatever the
+        architecture or adapter), without keeping every layer's states as
+        ``output_hidden_states`` would.
+        """
+        input_ids, mask = pad_rows(inputs, self.tokenizer.pad_token_id, self.device, left=False)
+        label_ids, _ = pad_rows(labels, IGNORE, self.device, left=False)
+        captured: list[torch.Tensor] = []
+
+        def capture(_: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            captured.append(args[0])
+
+        hook = self.model.get_output_embeddings().register_forward_pre_hook(capture)
+        try:
+            # Only the forward runs under autocast: the gradient maths stays float32.
+            with self._maybe_autocast(self.autocast):
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+        finally:
+            hook.remove()
+        # Position t predicts token t + 1, as in _token_nll.
+        return captured[0][:, :-1], logits[:, :-1], label_ids[:, 1:] != IGNORE
+
+    def _sketch_pair(
+        self, seed: int, vocab: int, hidden: int, r1: int, r2: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sketch matrices on this student's device, drawn once per key."""
+        key = (seed, vocab, hidden, r1, r2, self.device)
+        if key not in self._sketches:
+            a, b = self._sketch_matrices(seed, vocab, hidden, r1, r2)
+            self._sketches[key] = (a.to(self.device), b.to(self.device))
+        return self._sketches[key]
+
+    @staticmethod
+    def _sketch_matrices(
+        seed: int, vocab: int, hidden: int, r1: int, r2: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``A`` (r1 x vocab) ~ N(0, 1/r1) and ``B`` (hidden x r2) ~ N(0, 1/r2), on the CPU."""
+        generator = torch.Generator().manual_seed(seed)
+        a = torch.randn(r1, vocab, generator=generator) / r1**0.5
+        b = torch.randn(hidden, r2, generator=generator) / r2**0.5
+        return a, b
+
     # ---- training and adapters ----------------------------------------------------------
 
     def train(
@@ -339,3 +462,32 @@ class Student:
         if not enabled:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+
+
+def _badge_embedding(
+    states: torch.Tensor,
+    logits: torch.Tensor,
+    positions: torch.Tensor,
+    projections: tuple[torch.Tensor, torch.Tensor] | None,
+) -> np.ndarray:
+    """Mean of ``(p_t - onehot(argmax p_t)) h_t^T`` over ``positions``, sketched if asked.
+
+    Args:
+        states: One example's hidden states fed to the output layer, (positions, d).
+        logits: Its logits, (positions, V).
+        positions: Indices of the positions that count (at least one).
+        projections: ``(A, B)`` to return ``vec(A G B)``, or None for ``vec(G)``.
+    """
+    chunk = max(1, _PROB_CHUNK // logits.shape[-1])
+    total = torch.zeros((), device=logits.device)
+    for start in range(0, len(positions), chunk):
+        index = positions[start : start + chunk]
+        g = torch.softmax(logits[index].float(), dim=-1)
+        # In place, so no second V-wide buffer: g = p - onehot(y) with y = argmax p.
+        g[torch.arange(len(index), device=g.device), g.argmax(dim=-1)] -= 1
+        h = states[index].float()
+        if projections is not None:
+            a, b = projections
+            g, h = g @ a.T, h @ b
+        total = total + g.T @ h
+    return (total / len(positions)).flatten().cpu().numpy()

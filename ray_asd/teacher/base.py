@@ -63,6 +63,11 @@ class Teacher(Protocol):
         self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
     ) -> list[Generated]: ...
 
+    def answer(self, task: Task, questions: Sequence[str], seeds: Sequence[int]) -> list[Generated]:
+        """Answers the given questions (``lion`` compares them with the student's answers);
+        each Generated holds its question as given."""
+        ...
+
 
 @dataclass(frozen=True)
 class Completion:

@@ -42,9 +42,8 @@ class LLMTeacher:
             return [_item(w, *parse_one_step(task, w.text)) for w in written]
         questions = [parse_question(w.text) if w.error is None else None for w in written]
         to_answer = [i for i, q in enumerate(questions) if q]
-        answered = self.backend.complete(
-            [self.prompts.render("answer_question", task, questions[i]) for i in to_answer],
-            [seeds[i] for i in to_answer],
+        answered = self._answer(
+            task, [questions[i] for i in to_answer], [seeds[i] for i in to_answer]
         )
         answers = dict(zip(to_answer, answered, strict=True))
         items = []
@@ -56,6 +55,19 @@ class LLMTeacher:
             answer = parse_answer(task, a.text) if a.error is None else None
             items.append(_item(w, question, answer, a))
         return items
+
+    def answer(self, task: Task, questions: Sequence[str], seeds: Sequence[int]) -> list[Generated]:
+        answered = self._answer(task, questions, seeds)
+        return [
+            _item(a, question, parse_answer(task, a.text) if a.error is None else None)
+            for question, a in zip(questions, answered, strict=True)
+        ]
+
+    def _answer(
+        self, task: Task, questions: Sequence[str], seeds: Sequence[int]
+    ) -> list[Completion]:
+        prompts = [self.prompts.render("answer_question", task, q) for q in questions]
+        return self.backend.complete(prompts, seeds)
 
 
 def _item(

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ray_asd.errors import ConfigError
 from ray_asd.tasks import Task
+from ray_asd.tasks.base import Oracle
 from ray_asd.teacher.base import Generated, approximate_tokens
 from ray_asd.teacher.prompts import Prompts
 
@@ -33,26 +34,45 @@ class OracleTeacher:
     def generate(
         self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
     ) -> list[Generated]:
-        if task.oracle is None:
-            raise ConfigError(f"teacher oracle: task {task.name!r} has no programmatic oracle")
+        oracle = _oracle(task)
         items = []
         for seed_question, seed in zip(seed_questions, seeds, strict=True):
             write_cost = self.count_tokens(
                 self.prompts.render("write_question", task, seed_question)
             )
-            question = task.oracle.write(seed_question, random.Random(seed))
+            question = oracle.write(seed_question, random.Random(seed))
             if question is None:
                 items.append(Generated(None, None, write_cost, 0, calls=1))
                 continue
-            answer = task.oracle.answer(question)
+            answered = self._answer(task, question)
             items.append(
                 Generated(
                     question,
-                    answer,
-                    write_cost
-                    + self.count_tokens(self.prompts.render("answer_question", task, question)),
-                    self.count_tokens(question) + self.count_tokens(answer or ""),
+                    answered.answer,
+                    write_cost + answered.prompt_tokens,
+                    self.count_tokens(question) + answered.completion_tokens,
                     calls=2,
                 )
             )
         return items
+
+    def answer(self, task: Task, questions: Sequence[str], seeds: Sequence[int]) -> list[Generated]:
+        _oracle(task)
+        return [self._answer(task, question) for question in questions]
+
+    def _answer(self, task: Task, question: str) -> Generated:
+        """``task.oracle.answer``, charged as an LLM's answer_question call."""
+        answer = _oracle(task).answer(question)
+        return Generated(
+            question,
+            answer,
+            self.count_tokens(self.prompts.render("answer_question", task, question)),
+            self.count_tokens(answer or ""),
+            calls=1,
+        )
+
+
+def _oracle(task: Task) -> Oracle:
+    if task.oracle is None:
+        raise ConfigError(f"teacher oracle: task {task.name!r} has no programmatic oracle")
+    return task.oracle

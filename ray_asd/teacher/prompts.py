@@ -43,20 +43,20 @@ def _builtin(family: str, step: str) -> str:
     return (BUILTIN / family / f"{step}.txt").read_text(encoding="utf-8")
 
 
-def read_template(path: Path) -> str:
+def read_template(path: Path, placeholders: frozenset[str] | set[str] = PLACEHOLDERS) -> str:
     """A template file's text.
 
     Raises:
-        ConfigError: the file is missing or uses a placeholder other than PLACEHOLDERS.
+        ConfigError: the file is missing or uses a placeholder other than ``placeholders``.
     """
     if not path.is_file():
         raise ConfigError(f"prompt template: no such file {path}")
     text = path.read_text(encoding="utf-8")
-    unknown = set(_FIELD.findall(text)) - PLACEHOLDERS
+    unknown = set(_FIELD.findall(text)) - placeholders
     if unknown:
         raise ConfigError(
             f"prompt template {path}: unknown placeholder(s) {sorted(unknown)}; "
-            f"use {sorted(PLACEHOLDERS)}"
+            f"use {sorted(placeholders)}"
         )
     return text
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from ray_asd.tasks import arith
+from ray_asd.tasks import arith, make_task
 
 ALWAYS_FAIL = "ALWAYS_FAIL"
 FAULTS = {"400", "429", "500", "502", "503", "hang", "malformed"}
@@ -135,3 +135,28 @@ def arith_teacher(prompt: str, seed: int) -> str:
         return arith.oracle_question(written.group(1), random.Random(seed)) or "no idea"
     asked = _QUESTION.search(prompt)
     return (asked and arith.oracle_answer(asked.group(1))) or "no idea"
+
+
+_JUDGED = re.compile(r"Problem:\n(.*?)\n\nStudent's answer:\n(.*?)\n\nFirst explain", re.DOTALL)
+NO_VERDICT = "NO_VERDICT"  # an answer holding this is never rated
+LATE_VERDICT = "LATE_VERDICT"  # rated only when asked again
+
+
+def arith_judge(prompt: str, seed: int) -> str:
+    """What the server answers to judge prompts: a judge of arith answers that writes as
+    real judges do, a verdict line last: 9 for a correct final answer, 2 for a wrong one.
+    Answers marked NO_VERDICT get reasoning without a rating, every time; LATE_VERDICT
+    ones only when reminded (then a bare verdict line, as real models reply to reminders)."""
+    judged = _JUDGED.search(prompt)
+    if judged is None:
+        return "I cannot grade this."
+    question, answer = judged.groups()
+    if NO_VERDICT in answer or (LATE_VERDICT in answer and "Your reply was" not in prompt):
+        return "The student sets up the computation, but let me think about the steps again."
+    if LATE_VERDICT in answer:
+        return "Rating: 4"
+    task = make_task("arith")
+    reference = arith.oracle_answer(question) or ""
+    if task.is_correct(question, answer, reference):
+        return f"The final answer {task.extract(answer)} is correct and each step holds.\nRating: 9"
+    return "**Assessment:** the final answer does not follow from the steps.\n\n**Rating:** 2/10"

@@ -4,7 +4,15 @@ import pytest
 
 from ray_asd.errors import ConfigError
 from ray_asd.strategies import STRATEGIES, compose, make_strategy
-from ray_asd.strategies.selectors import SELECTORS, Balanced, BottomK, Stochastic, TopK, Uniform
+from ray_asd.strategies.selectors import (
+    SELECTORS,
+    Balanced,
+    BottomK,
+    KMeansPP,
+    Stochastic,
+    TopK,
+    Uniform,
+)
 
 
 def rng(seed: int = 0) -> np.random.Generator:
@@ -100,7 +108,17 @@ def test_compose_and_registry_errors() -> None:
         make_strategy("los")
     with pytest.raises(ConfigError, match=r"selector 'top_k': unknown parameter\(s\) \['k'\]"):
         compose("loss", "top_k", selector_params={"k": 3})
-    assert set(STRATEGIES) == {"random", "static", "loss", "loss_gt", "llm2llm"}
+    assert set(STRATEGIES) == {
+        "random",
+        "static",
+        "loss",
+        "loss_gt",
+        "llm2llm",
+        "reward",
+        "judge",
+        "lion",
+        "badge",
+    }
 
 
 def test_count_steps_and_nll_normalisation() -> None:
@@ -173,3 +191,79 @@ def test_a_selector_block_in_a_config() -> None:
     assert strategy.selector == Stochastic("power", 0.5)
     with pytest.raises(ConfigError, match="a selector block needs a name"):
         load_config(None, ["strategy={scorer: loss, selector: {temperature: 0.5}}"])
+
+
+MODEL_RATED = pd.DataFrame(
+    {
+        "id": ["s0", "s1", "s2", "s3", "s4", "s5"],
+        "reward": [0.3, -1.2, 2.0, -0.4, 0.9, -1.1],
+        "judge_rating": [7.0, 2.0, 9.0, 5.5, 1.0, 8.0],
+        "lion_gap": [0.0, 6.0, -1.0, 3.0, 8.0, 1.0],
+    }
+)
+
+
+def test_reward_picks_the_lowest_rewards_first() -> None:
+    assert make_strategy("reward").select(MODEL_RATED, 3, rng()).tolist() == [1, 5, 3]
+
+
+def test_judge_picks_the_lowest_ratings_first() -> None:
+    assert make_strategy("judge").select(MODEL_RATED, 2, rng()).tolist() == [4, 1]
+
+
+def test_lion_picks_half_the_largest_gaps_and_half_the_smallest() -> None:
+    # gaps 8 (s4), 6 (s1) are the hardest; -1 (s2), 0 (s0) the easiest.
+    assert make_strategy("lion").select(MODEL_RATED, 4, rng()).tolist() == [4, 1, 2, 0]
+    hard = compose("lion", "balanced", selector_params={"hard_share": 0.75})
+    assert hard.select(MODEL_RATED, 4, rng()).tolist() == [4, 1, 3, 2]
+
+
+def test_kmeans_pp_starts_at_the_largest_norm_then_draws_by_squared_distance() -> None:
+    points = np.array([[2.0, 0.0], [0.0, 1.0], [0.0, -1.0], [1.0, 0.0]])
+    generator = rng(11)
+    picks = np.array([KMeansPP()(points, 2, generator) for _ in range(20_000)])
+    assert (picks[:, 0] == 0).all()  # norms 2, 1, 1, 1
+    # Squared distances to (2, 0): 5, 5, 1 -> p = 5/11, 5/11, 1/11 (by hand); sd <= 0.0036.
+    frequencies = np.bincount(picks[:, 1], minlength=4)[1:] / len(picks)
+    assert np.allclose(frequencies, [5 / 11, 5 / 11, 1 / 11], atol=0.015)
+
+
+def test_kmeans_pp_never_repeats_a_point_while_another_is_left() -> None:
+    points = np.array([[2.0, 0.0], [2.0, 0.0], [2.0, 0.0], [0.0, 1.0]])
+    for seed in range(20):
+        picks = KMeansPP()(points, 3, rng(seed)).tolist()
+        assert picks[0] in {0, 1, 2} and picks[1] == 3  # the only point at a distance
+        assert picks[2] in {0, 1, 2} - {picks[0]}  # then uniform among the duplicates
+    assert sorted(KMeansPP()(points, 4, rng()).tolist()) == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="cannot pick 5 of 4"):
+        KMeansPP()(points, 5, rng())
+
+
+def test_kmeans_pp_on_one_score_per_seed_spreads_along_it() -> None:
+    scores = np.array([10.0, 9.9, 0.0, 5.0])
+    for seed in range(20):
+        picks = KMeansPP()(scores, 2, rng(seed)).tolist()
+        # 10 first (largest); then d^2 = 0.01, 100, 25: row 1 has p = 0.01 / 125.01.
+        assert picks[0] == 0 and picks[1] in {1, 2, 3}
+    seconds = [KMeansPP()(scores, 2, rng(seed))[1] for seed in range(300)]
+    assert 0.7 < seconds.count(2) / 300 < 0.9  # p = 100 / 125.01 = 0.80
+
+
+def test_badge_selects_by_gradient_embeddings_and_records_their_norms() -> None:
+    embedded = SCORED.assign(
+        grad_embedding=[
+            np.array(v, dtype=np.float32)
+            for v in ([0.0, 0.1], [3.0, 0.0], [3.0, 0.1], [0.0, 2.0], [0.1, 0.0], [0.0, 0.0])
+        ]
+    )
+    badge = make_strategy("badge")
+    scores = badge.score(embedded)
+    assert scores.shape == (6, 2)
+    picks = badge.pick(scores, 2, rng()).tolist()
+    assert picks[0] == 2  # the largest norm
+    # by norm: top_k over the same embeddings
+    by_norm = compose("badge", "top_k")
+    assert by_norm.select(embedded, 3, rng()).tolist() == [2, 1, 3]
+    bad = embedded.assign(grad_embedding=[np.array([np.nan, 0.0]), *embedded.grad_embedding[1:]])
+    with pytest.raises(ValueError, match=r"non-finite scores for 1 seed\(s\), e.g. \['s0'\]"):
+        badge.score(bad)
