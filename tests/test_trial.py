@@ -92,3 +92,66 @@ def test_a_teacher_whose_items_are_all_rejected_leaves_the_student_untrained(
     assert [row["n_synthetic"] for row in metrics] == [0, 0, 0]
     assert [row["n_rejected"] for row in metrics[1:]] == [4, 4]
     assert metrics[-1]["teacher_calls"] > 0 and metrics[-1]["teacher_tokens"] > 0
+
+
+@pytest.fixture
+def judge_server():
+    from tests.helpers.openai_server import FaultyOpenAIServer, arith_judge
+
+    with FaultyOpenAIServer(arith_judge) as server:
+        yield server
+
+
+def judge_llm(server) -> str:
+    return (
+        "judge.llm={backend: openai, model: judge-7b, temperature: 0.0, "
+        f"openai: {{base_url: '{server.base_url}'}}}}"
+    )
+
+
+def test_lion_charges_its_judge_calls_and_answers_each_seed_once(
+    tmp_path: Path, capsys, judge_server
+) -> None:
+    run = tmp_path / "lion"
+    extra = ["strategy.name=lion", "budget.iterations=2", judge_llm(judge_server)]
+    code, out, _ = trial(capsys, run, *extra)
+    assert code == 0, out
+    assert "rating the student's answers (lion_gap)" in out
+    metrics = pd.read_csv(run / "metrics.csv").set_index("phase", append=True)
+    iterations = metrics.xs("iteration", level="phase")
+    # t=0: 8 oracle answers + 8 ratings of them + 8 of the student's; t=1: the student's only.
+    assert iterations["rating_calls_phase"].tolist() == [24, 8]
+    assert (
+        iterations["teacher_tokens"]
+        == iterations["generation_tokens"] + iterations["rating_tokens"]
+    ).all()
+    assert iterations["rating_tokens"].is_monotonic_increasing
+    state = json.loads((run / "checkpoints" / "iter_001" / "state.json").read_text())
+    assert len(state["memo"]["lion"]) == 8
+    assert state["rating"]["calls"] == 32
+    # Resumed from iteration 0's checkpoint: the memo comes back, the teacher is not asked
+    # again, and the rerun iteration equals the first run's.
+    served, before = judge_server.served["ok"], pd.read_csv(run / "metrics.csv")
+    (run / "checkpoints" / "latest").write_text("iter_000")
+    code, out, _ = trial(capsys, run, *extra, "--resume")
+    assert code == 0, out
+    again = pd.read_csv(run / "metrics.csv")
+    assert again.filter(like="rating").equals(before.filter(like="rating"))
+    assert again["teacher_tokens"].equals(before["teacher_tokens"])
+    assert again["rating_calls_phase"].tolist()[-1] == 8
+    assert judge_server.served["ok"] == served  # the teacher cache answered the rerun
+
+
+def test_judge_tokens_count_toward_the_teacher_budget(tmp_path: Path, capsys, judge_server) -> None:
+    extra = ["strategy.name=judge", "budget.iterations=3", judge_llm(judge_server)]
+    assert trial(capsys, tmp_path / "free", *extra)[0] == 0
+    free = pd.read_csv(tmp_path / "free" / "metrics.csv")
+    first = free[free["phase"] == "iteration"].iloc[0]
+    assert first["rating_tokens_phase"] > 0
+    # Enough for iteration 0's generation but not its judge calls too: a budget that
+    # counted generation alone would run iteration 1.
+    budget = int(free["teacher_tokens"].iloc[1] + first["generation_tokens_phase"] + 1)
+    assert budget < free["teacher_tokens"].iloc[1] + first["teacher_tokens_phase"]
+    assert trial(capsys, tmp_path / "capped", *extra, f"budget.teacher_tokens={budget}")[0] == 0
+    capped = pd.read_csv(tmp_path / "capped" / "metrics.csv")
+    assert capped["phase"].tolist() == ["base", "warmup", "iteration"]
