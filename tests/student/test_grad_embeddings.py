@@ -8,14 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from ray_asd.student import Student, TrainSettings
+from tests.student.test_model import PROMPTS
 
-PROMPTS = [
-    "Question: What is 2 + 3?\nAnswer:",
-    "Hi",
-    "Question: A farmer has 17 cows and buys 25 more. How many cows now?\nAnswer:",
-    "Question: 9 * 9?\nAnswer:",
-    "Tell me a story about a cat.",
-]
 # The empty completion still counts one position: the EOS.
 COMPLETIONS = [" 5", " there, friend", " 17 + 25 = 42.\n#### 42", "", " Once upon a time"]
 
