@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ray_asd.errors import ConfigError
 from ray_asd.tasks import DataSource
@@ -119,10 +126,13 @@ class RewardConfig(Section):
     """The reward model of the ``reward`` strategy: a sequence classifier rating
     (question, student answer)."""
 
-    model: str = Field(
-        "tiny:",
-        description="a sequence-classification model: hub id or folder; a causal LM spec "
-        "(embedded:, tiny:) gets a new, randomly initialised one-logit head (plumbing only)",
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers", description="vllm: the engine's classify path (runner pooling)"
+    )
+    model: str | None = Field(
+        None,
+        description="a sequence-classification model: hub id or folder (needed by reward); a "
+        "causal LM spec (embedded:, tiny:) gets a new, random one-logit head (plumbing only)",
     )
     label: int | str | None = Field(
         None,
@@ -136,8 +146,9 @@ class RewardConfig(Section):
     )
     max_length: int = Field(1024, ge=8, description="tokens per input; longer ones are cut")
     batch_size: int = Field(16, ge=1)
-    autocast: bool = Field(True, description="bf16 autocast")
+    autocast: bool = Field(True, description="transformers: bf16 autocast")
     trust_remote_code: bool = False
+    vllm: VllmConfig = Field(default_factory=VllmConfig, description="vllm engine settings")
 
 
 class JudgeConfig(Section):
@@ -158,11 +169,12 @@ class JudgeConfig(Section):
         5.5, ge=1, le=10, description="the rating of an answer the judge never rated"
     )
 
-    @model_validator(mode="after")
-    def _an_llm(self) -> JudgeConfig:
-        if self.llm is not None and self.llm.backend == "oracle":
-            raise ValueError("judge.llm: the oracle cannot judge; name an LLM backend")
-        return self
+    @field_validator("llm")
+    @classmethod
+    def _an_llm(cls, llm: TeacherConfig | None) -> TeacherConfig | None:
+        if llm is not None and llm.backend == "oracle":
+            raise ValueError("the oracle cannot judge; name an LLM backend")
+        return llm
 
 
 class StrategyConfig(Section):

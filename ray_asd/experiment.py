@@ -202,17 +202,9 @@ def _block(entry: str | dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _check_strategy(trial: TrialConfig) -> None:
-    from ray_asd.strategies.scorers import REWARD
-    from ray_asd.student import check_model_spec
-    from ray_asd.trial import build_strategy, check_judge
+    from ray_asd.trial import check_raters
 
-    strategy = build_strategy(trial)
-    check_judge(trial)
-    if REWARD in strategy.scorer.columns:
-        try:
-            check_model_spec(trial.reward.model)
-        except ConfigError as error:
-            raise ConfigError(f"reward.model: {error}") from None
+    check_raters(trial)  # builds the strategy too
 
 
 def _check_student(trial: TrialConfig) -> None:

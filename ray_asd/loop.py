@@ -18,13 +18,10 @@ one makes, and never repeats a finished iteration's teacher calls.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,13 @@ import pandas as pd
 from ray_asd.config import TrialConfig
 from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
 from ray_asd.raters import RATER_COLUMNS, RatingCost
+from ray_asd.state import (
+    TrialState,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+    teacher_tokens,
+)
 from ray_asd.strategies import Strategy, scalar_scores
 from ray_asd.strategies.selectors import Uniform
 from ray_asd.tasks import Task
@@ -68,34 +72,6 @@ class TrialParts:
     checkpointed: Callable[[Path, list[dict[str, Any]]], None] = lambda folder, rows: None
 
 
-@dataclass
-class TrialState:
-    """Everything a resumed trial needs; saved after every iteration."""
-
-    rng: np.random.Generator
-    next_iteration: int = 0
-    items: list[dict[str, Any]] = field(default_factory=list)  # accepted and rejected
-    metrics: list[dict[str, Any]] = field(default_factory=list)
-    picks: list[list[str]] = field(default_factory=list)  # seed ids per iteration
-    scores: list[dict[str, float]] = field(default_factory=list)  # seed id -> score, per iteration
-    # What rating calls (judge, lion) cost over the trial: RatingCost's fields, cumulative.
-    rating: dict[str, int] = field(default_factory=dict)
-    memo: dict[str, Any] = field(default_factory=dict)  # raters' per-seed values (lion)
-
-    @property
-    def accepted(self) -> list[dict[str, Any]]:
-        return [item for item in self.items if item["accepted"]]
-
-    @property
-    def teacher_tokens(self) -> int:
-        """Teacher compute so far: generation plus rating calls."""
-        return (
-            teacher_tokens(self.items)
-            + self.rating.get("prompt_tokens", 0)
-            + self.rating.get("completion_tokens", 0)
-        )
-
-
 def begin_trial(
     config: TrialConfig, parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, out: Path
 ) -> Path:
@@ -111,7 +87,9 @@ def begin_trial(
     state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={}, phase="base")]
     if config.budget.warmup:
         warm_up(config, parts, pool, test, state, novelty)
-    return save_checkpoint(out, state, parts, name="start", new_rows=len(state.metrics))
+    return save_checkpoint(
+        out, state, parts.save_student, parts.checkpointed, "start", len(state.metrics)
+    )
 
 
 def run_trial(
@@ -166,6 +144,21 @@ def run_trial(
             scored, rating = parts.rate(scored, needed, state.memo, state.rng)
             _accumulate(state.rating, rating)
         timings["rate"] = _lap(clock) - timings["answer"]
+        if rating.tokens and budget is not None and state.teacher_tokens >= budget:
+            # The rating calls spent the rest: record what they cost, without generating,
+            # training again on the same items or evaluating (a point with no new data).
+            parts.log(f"[trial] t={t}: the rating calls spent the teacher budget: stopping")
+            state.metrics.append(
+                {
+                    **{k: state.metrics[-1][k] for k in ("n_synthetic", "accuracy")},
+                    "phase": "stopped",
+                    "iteration": t,
+                    **_generation_metrics([], state.items, state.rating, rating),
+                    **{f"seconds_{phase}": seconds for phase, seconds in timings.items()},
+                }
+            )
+            save_checkpoint(out, state, parts.save_student, parts.checkpointed, "stopped")
+            break
         scores = parts.strategy.score(scored)
         state.scores.append(dict(zip(pool["id"], scalar_scores(scores).tolist(), strict=True)))
 
@@ -212,7 +205,7 @@ def run_trial(
         state.metrics.append(row)
         state.next_iteration = t + 1
         parts.log(format_row(row))
-        save_checkpoint(out, state, parts)
+        save_checkpoint(out, state, parts.save_student, parts.checkpointed)
     return pd.DataFrame(state.metrics)
 
 
@@ -285,11 +278,6 @@ def generate_items(
             )
         pending = retry
     return items
-
-
-def teacher_tokens(items: list[dict[str, Any]]) -> int:
-    """What the teacher calls behind ``items`` cost, in tokens."""
-    return sum(item["prompt_tokens"] + item["completion_tokens"] for item in items)
 
 
 def warm_up(
@@ -387,9 +375,8 @@ def _generation_metrics(
         **{
             f"teacher_{counter}": sum(item.get(f"teacher_{counter}", 0) for item in items)
             + rating.get(counter, 0)
-            for counter in ("calls", "cached")
+            for counter in ("calls", "cached", "retries")
         },
-        "teacher_retries": sum(item.get("teacher_retries", 0) for item in items),
         "teacher_failed": sum(item.get("teacher_error") is not None for item in items)
         + rating.get("failed", 0),
     }
@@ -417,76 +404,3 @@ def format_row(row: dict[str, Any]) -> str:
         f"{row.get('teacher_tokens', 0):>7}  "
         f"accuracy={row['accuracy']:.3f}  seconds={seconds:.1f}"
     )
-
-
-# ---- checkpoints: out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, student/} ----
-
-
-def latest_checkpoint(out: Path) -> Path | None:
-    """The folder ``out/checkpoints/latest`` points at, or None before the first checkpoint."""
-    pointer = out / "checkpoints" / "latest"
-    if not pointer.is_file():
-        return None
-    return out / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
-
-
-def save_checkpoint(
-    out: Path, state: TrialState, parts: TrialParts, name: str | None = None, new_rows: int = 1
-) -> Path:
-    """Writes a checkpoint (by default of iteration ``state.next_iteration - 1``), points
-    ``latest`` at it and hands it to ``parts.checkpointed`` with the last ``new_rows`` rows.
-
-    The pointer is replaced atomically last, so a crash mid-write leaves the previous
-    checkpoint in force.
-    """
-    name = name or f"iter_{state.next_iteration - 1:03d}"
-    folder = out / "checkpoints" / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    clock = time.perf_counter()
-    parts.save_student(folder / "student")
-    _write_jsonl(folder / "items.jsonl", state.items)
-    # Recorded before state.json is written, so a resumed trial's metrics match exactly.
-    state.metrics[-1]["seconds_checkpoint"] = _lap(clock)
-    payload = {
-        "next_iteration": state.next_iteration,
-        "rng": state.rng.bit_generator.state,
-        "metrics": state.metrics,
-        "picks": state.picks,
-        "scores": state.scores,
-        "rating": state.rating,
-        "memo": state.memo,
-    }
-    (folder / "state.json").write_text(json.dumps(payload), encoding="utf-8")
-    pointer = out / "checkpoints" / "latest.tmp"
-    pointer.write_text(name, encoding="utf-8")
-    os.replace(pointer, out / "checkpoints" / "latest")
-    parts.checkpointed(folder, state.metrics[-new_rows:])
-    return folder
-
-
-def load_checkpoint(folder: Path) -> TrialState:
-    """The trial state saved in a checkpoint folder."""
-    payload = json.loads((folder / "state.json").read_text(encoding="utf-8"))
-    rng = np.random.default_rng()
-    rng.bit_generator.state = payload["rng"]
-    with (folder / "items.jsonl").open(encoding="utf-8") as lines:
-        items = [json.loads(line) for line in lines]
-    return TrialState(
-        rng,
-        payload["next_iteration"],
-        items,
-        payload["metrics"],
-        payload["picks"],
-        payload["scores"],
-        payload.get("rating", {}),
-        payload.get("memo", {}),
-    )
-
-
-def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    # json, not pandas: None stays None and ints stay ints, so a resumed trial sees exactly
-    # the items the interrupted one had.
-    with path.open("w", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(row) + "\n" for row in rows)

@@ -14,8 +14,10 @@ import pandas as pd
 
 from ray_asd.config import TeacherConfig, TrialConfig
 from ray_asd.errors import ConfigError
-from ray_asd.loop import TrialParts, latest_checkpoint, run_trial
+from ray_asd.loop import TrialParts, run_trial
 from ray_asd.raters import RATER_COLUMNS, Judge, Raters, RewardFn
+from ray_asd.raters.judge import PLACEHOLDERS as JUDGE_PLACEHOLDERS
+from ray_asd.state import latest_checkpoint
 from ray_asd.strategies import Strategy, compose, make_strategy
 from ray_asd.strategies.scorers import (
     ANSWER_NLL,
@@ -27,7 +29,7 @@ from ray_asd.strategies.scorers import (
     REWARD,
     normalise_nll,
 )
-from ray_asd.student import Student, TrainSettings, resolve_model
+from ray_asd.student import Student, TrainSettings, check_model_spec, resolve_model
 from ray_asd.tasks import Task, load_table, make_task
 from ray_asd.teacher import (
     CachedBackend,
@@ -38,6 +40,7 @@ from ray_asd.teacher import (
     Teacher,
 )
 from ray_asd.teacher.backends import make_backend
+from ray_asd.teacher.prompts import read_template
 
 
 def build_strategy(config: TrialConfig) -> Strategy:
@@ -74,11 +77,12 @@ def build_raters(
         teacher_cache: the teacher cache folder, for a judge built here.
 
     Raises:
-        ConfigError: a judge is needed but there is no LLM to judge with.
+        ConfigError: see :func:`check_raters`.
     """
     needed = RATER_COLUMNS.intersection(build_strategy(config).scorer.columns)
     if not needed:
         return None
+    check_raters(config)
     judge = None
     if needed & {JUDGE_RATING, LION_GAP}:
         backend = judge_backend or _judge_backend(config, teacher, cache_dir, teacher_cache)
@@ -86,34 +90,46 @@ def build_raters(
             backend, config.judge.prompt, config.judge.attempts, config.judge.neutral
         )
     if REWARD in needed and reward is None:
-        from ray_asd.raters.reward import RewardModel
+        from ray_asd.raters.reward import load_reward_model
 
-        reward = RewardModel.load(config.reward, cache_dir).score
+        reward = load_reward_model(config.reward, cache_dir).score
     return Raters(task, reward=reward, judge=judge, teacher=teacher)
 
 
-def check_judge(config: TrialConfig) -> None:
-    """Fails early when the strategy needs a judge and no LLM can be one.
+def check_raters(config: TrialConfig) -> None:
+    """Fails early, before any model loads, when the strategy needs a rater the config
+    cannot give: an LLM judge (the oracle cannot judge), its prompt file, a reward model.
 
     Raises:
         ConfigError: naming the fields to set.
     """
-    columns = build_strategy(config).scorer.columns
-    if {JUDGE_RATING, LION_GAP}.intersection(columns) and (
-        config.judge.llm is None and config.teacher.backend == "oracle"
-    ):
-        raise ConfigError(
-            f"strategy {config.strategy.name!r} needs an LLM judge: set judge.llm "
-            "(backend, model), or use an LLM teacher (the oracle cannot judge)"
-        )
+    strategy = build_strategy(config)
+    columns = set(strategy.scorer.columns)
+    if columns & {JUDGE_RATING, LION_GAP}:
+        if config.judge.llm is None and config.teacher.backend == "oracle":
+            raise ConfigError(
+                f"strategy {strategy.name!r} needs an LLM judge: set judge.llm "
+                "(backend, model), or use an LLM teacher (the oracle cannot judge)"
+            )
+        if config.judge.prompt is not None:
+            read_template(config.judge.prompt, JUDGE_PLACEHOLDERS)
+    if REWARD in columns:
+        if config.reward.model is None:
+            raise ConfigError(
+                f"strategy {strategy.name!r} needs reward.model (a hub id or folder of a "
+                "sequence classifier; tiny: for a random one in tests)"
+            )
+        try:
+            check_model_spec(config.reward.model)
+        except ConfigError as error:
+            raise ConfigError(f"reward.model: {error}") from None
 
 
 def _judge_backend(
     config: TrialConfig, teacher: Teacher, cache_dir: Path | None, teacher_cache: Path | None
 ) -> CompletionBackend:
-    check_judge(config)
     if config.judge.llm is None:
-        assert isinstance(teacher, LLMTeacher)  # check_judge: not the oracle
+        assert isinstance(teacher, LLMTeacher)  # check_raters: not the oracle
         return teacher.backend
     if teacher_cache is None:
         raise ValueError("a judge built in-process needs a teacher_cache folder")

@@ -95,6 +95,10 @@ def test_set_overrides_reach_the_grid(tmp_path: Path) -> None:
         ("grid: {seed: []}\n", "grid.seed"),
         ("grid: {seed: [0, 1, 0]}\n", "grid.seed"),
         ("grid: {strategies: [loss]}\n", "grid.strategies"),
+        ("grid: {strategy: [loss, judge]}\n", "grid.strategy[1]"),  # the oracle cannot judge
+        ("grid: {strategy: [reward]}\nreward: {model: ./no/such}\n", "grid.strategy[0]"),
+        ("judge: {llm: {backend: oracle}}\n", "judge.llm"),
+        ("reward: {backend: onnx}\n", "reward.backend"),
     ],
 )
 def test_a_bad_key_is_one_line_naming_it(tmp_path: Path, text: str, key: str) -> None:

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from ray_asd.config import TrialConfig, load_config
-from ray_asd.loop import TrialParts, latest_checkpoint, load_checkpoint, run_trial
+from ray_asd.loop import TrialParts, run_trial
+from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
 from ray_asd.trial import build_strategy, build_teacher, student_parts

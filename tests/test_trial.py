@@ -148,10 +148,19 @@ def test_judge_tokens_count_toward_the_teacher_budget(tmp_path: Path, capsys, ju
     free = pd.read_csv(tmp_path / "free" / "metrics.csv")
     first = free[free["phase"] == "iteration"].iloc[0]
     assert first["rating_tokens_phase"] > 0
-    # Enough for iteration 0's generation but not its judge calls too: a budget that
-    # counted generation alone would run iteration 1.
-    budget = int(free["teacher_tokens"].iloc[1] + first["generation_tokens_phase"] + 1)
-    assert budget < free["teacher_tokens"].iloc[1] + first["teacher_tokens_phase"]
+    # Exactly iteration 0's rating + generation: iteration 1 does not start. A budget that
+    # counted generation alone would not be spent yet.
+    budget = int(free["teacher_tokens"].iloc[2])
+    assert free["generation_tokens"].iloc[2] < budget
     assert trial(capsys, tmp_path / "capped", *extra, f"budget.teacher_tokens={budget}")[0] == 0
     capped = pd.read_csv(tmp_path / "capped" / "metrics.csv")
     assert capped["phase"].tolist() == ["base", "warmup", "iteration"]
+    # A budget the first rating pass already spends: its cost is recorded, nothing else runs.
+    tight = int(free["teacher_tokens"].iloc[1] + 1)
+    assert trial(capsys, tmp_path / "tight", *extra, f"budget.teacher_tokens={tight}")[0] == 0
+    stopped = pd.read_csv(tmp_path / "tight" / "metrics.csv")
+    assert stopped["phase"].tolist() == ["base", "warmup", "stopped"]
+    last, warm = stopped.iloc[-1], stopped.iloc[1]
+    assert (last["n_synthetic"], last["accuracy"]) == (warm["n_synthetic"], warm["accuracy"])
+    assert last["teacher_tokens"] == warm["teacher_tokens"] + first["rating_tokens_phase"]
+    assert last["n_new"] == 0 and tight <= last["teacher_tokens"]

@@ -9,7 +9,8 @@ the student's own (answers, NLLs, gradient embeddings), then :class:`Raters` the
 - ``lion_gap``: the judge's rating of the teacher's answer to the seed minus its rating of
   the student's (LION's referee). The teacher answers each seed once per trial: that answer
   and its rating are kept in the trial's memo (checkpointed), so later iterations and a
-  resumed trial neither ask nor pay for them again.
+  resumed trial neither ask nor pay for them again. A seed whose teacher answer or its
+  rating failed is asked again next iteration and meanwhile gets the middle gap.
 
 LLM calls made here are charged as teacher compute (:class:`RatingCost`).
 """
@@ -41,6 +42,7 @@ class RatingCost:
     completion_tokens: int = 0
     calls: int = 0
     cached: int = 0
+    retries: int = 0  # transient failures retried by the backend
     unrated: int = 0  # answers the judge never rated: they got the neutral rating
     failed: int = 0  # requests that failed for good
 
@@ -54,6 +56,7 @@ class RatingCost:
             self.completion_tokens += call.completion_tokens
             self.calls += call.calls
             self.cached += call.cached
+            self.retries += call.retries
             self.failed += call.error is not None
             self.unrated += isinstance(call, Rating) and not call.parsed
 
@@ -131,30 +134,30 @@ class Raters:
             seeds = rng.integers(0, 2**31 - 1, size=len(new)).tolist()
             answered = self.teacher.answer(self.task, list(new["question"]), seeds)
             cost.add(answered)
-            # A seed the teacher failed to answer is neither hard nor easy: neutral.
-            ok = [i for i, a in enumerate(answered) if a.answer]
-            ratings = dict(
-                zip(
-                    ok,
-                    self._rate(
-                        [answered[i].question or "" for i in ok],
-                        [answered[i].answer or "" for i in ok],
-                        rng,
-                    ),
-                    strict=True,
-                )
+            ok = [i for i, a in enumerate(answered) if a.answer and a.error is None]
+            rated = self._rate(
+                [answered[i].question or "" for i in ok],
+                [answered[i].answer or "" for i in ok],
+                rng,
             )
-            cost.add(list(ratings.values()))
-            neutral = self._need_judge().neutral
-            for i, (seed_id, a) in enumerate(zip(new["id"], answered, strict=True)):
-                references[seed_id] = {
-                    "teacher_answer": a.answer,
-                    "teacher_rating": ratings[i].value if i in ratings else neutral,
-                }
+            cost.add(rated)
+            # Kept for the trial only when both the answer and its rating came back: a seed
+            # whose teacher failed (an outage) is asked again next iteration.
+            for i, rating in zip(ok, rated, strict=True):
+                if rating.parsed:
+                    references[new["id"].iloc[i]] = {
+                        "teacher_answer": answered[i].answer,
+                        "teacher_rating": rating.value,
+                    }
         student = self._rate(list(table["question"]), list(table["student_answer"]), rng)
         cost.add(student)
-        teacher = np.array([references[seed_id]["teacher_rating"] for seed_id in table["id"]])
-        return teacher - np.array([r.value for r in student])
+        known = table["id"].isin(list(references)).to_numpy()
+        gaps = np.full(len(table), np.nan)
+        for row in np.flatnonzero(known):
+            gaps[row] = references[table["id"].iloc[row]]["teacher_rating"] - student[row].value
+        # A seed without a teacher reference is neither hard nor easy: the middle gap.
+        middle = float(np.median(gaps[known])) if known.any() else 0.0
+        return np.where(known, gaps, middle)
 
     def _rate(
         self, questions: list[str], answers: list[str], rng: np.random.Generator

@@ -8,6 +8,7 @@ rating and is counted. Every call's tokens are charged to the trial as teacher c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -23,6 +24,7 @@ REMINDER = (
     'only: "Rating: N", where N is an integer from 1 to 10.'
 )
 MAX_REPLY_CHARS = 2000  # of a reply quoted back to the judge
+_PLACEHOLDER = re.compile(r"\{(question|answer)\}")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Rating:
     completion_tokens: int = 0
     calls: int = 0
     cached: int = 0
+    retries: int = 0
     error: str | None = None
 
     def charged(self, completion: Completion) -> Rating:
@@ -52,6 +55,7 @@ class Rating:
             self.completion_tokens + completion.completion_tokens,
             self.calls + 1,
             self.cached + completion.cached,
+            self.retries + completion.retries,
             completion.error,
         )
 
@@ -86,10 +90,10 @@ class Judge:
         )
 
     def prompt(self, question: str, answer: str) -> str:
-        # str.replace, not str.format: questions and answers hold braces (LaTeX, sets).
-        return self.template.replace("{question}", question.strip()).replace(
-            "{answer}", answer.strip() or "(no answer)"
-        )
+        # One pass, not str.format: questions and answers hold braces (LaTeX, sets), and a
+        # question's own "{answer}" must stay as it is.
+        values = {"question": question.strip(), "answer": answer.strip() or "(no answer)"}
+        return _PLACEHOLDER.sub(lambda match: values[match[1]], self.template)
 
     def rate(
         self, questions: Sequence[str], answers: Sequence[str], seeds: Sequence[int]

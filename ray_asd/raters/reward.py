@@ -4,15 +4,20 @@
 Any transformers sequence-classification model loads (a hub id or a local folder): a
 one-logit reward model (its logit is the reward) or a classifier (the log-probability of the
 label that means "good", named in ``reward.label``). A causal LM spec (``embedded:``,
-``tiny:``, or a causal LM's folder) gets a new, randomly initialised one-logit head on the
-LM's body: a reward model built from a config, for plumbing and tests, not for science.
+``tiny:``, or a causal LM's folder) gets a new one-logit head drawn from a fixed seed on the
+LM's body, saved once as a classifier folder in the cache: a reward model built from a
+config, for plumbing and tests, not for science. Two backends run the same folder on the
+same token ids: ``transformers`` (batched forward passes) and ``vllm`` (the engine's
+classify path, ``runner="pooling"``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,93 +25,74 @@ from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
-    PreTrainedModel,
+    PretrainedConfig,
     PreTrainedTokenizerBase,
 )
 
 from ray_asd.config import RewardConfig
 from ray_asd.errors import ConfigError
-from ray_asd.student import pick_device, resolve_model
+from ray_asd.student import default_cache_dir, pick_device, resolve_model
 from ray_asd.student.batching import length_batches, pad_rows
+from ray_asd.student.loading import cached_folder
 
 log = logging.getLogger(__name__)
 HEAD_SEED = 0
 
 
-class RewardModel:
-    """Batched rewards of (question, answer) pairs.
+def reward_source(config: RewardConfig, cache_dir: Path | None = None) -> str:
+    """What ``from_pretrained`` loads as the classifier: the model itself, or for a causal LM
+    a copy with a new seeded one-logit head, written once into the cache."""
+    if config.model is None:
+        raise ConfigError("reward.model: no reward model given")
+    source = resolve_model(config.model, cache_dir)
+    remote = config.trust_remote_code
+    architectures = AutoConfig.from_pretrained(source, trust_remote_code=remote).architectures
+    if not any(name.endswith("ForCausalLM") for name in architectures or []):
+        return str(source)
+    log.warning("reward.model %s is a causal LM: its reward head is new and random", config.model)
+    digest = hashlib.sha256(f"{source}|{HEAD_SEED}".encode()).hexdigest()[:12]
+    folder = (cache_dir or default_cache_dir()) / "models" / f"reward-head-{digest}"
 
-    Args:
-        model: a sequence-classification model (on its device, eval mode).
-        tokenizer: its tokenizer, with a pad token.
-        config: how inputs are built and which logit is the reward.
-    """
-
-    def __init__(
-        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, config: RewardConfig
-    ) -> None:
-        self.model, self.tokenizer, self.config = model, tokenizer, config
-        self.device = next(model.parameters()).device
-        self.label = _label_index(model, config)
-        chat = config.input == "chat" or (
-            config.input == "auto" and getattr(tokenizer, "chat_template", None)
-        )
-        self.chat = bool(chat)
-
-    @classmethod
-    def load(cls, config: RewardConfig, cache_dir: Path | None = None) -> RewardModel:
-        """The reward model ``config.model`` names (see the module docstring).
-
-        Raises:
-            ConfigError: a classifier with several labels and no ``reward.label``, or a
-                label it does not have.
-        """
-        source = resolve_model(config.model, cache_dir)
-        remote = config.trust_remote_code
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
-        if tokenizer.pad_token_id is None:
-            tokenizer.pad_token = tokenizer.eos_token
-        architectures = AutoConfig.from_pretrained(source, trust_remote_code=remote).architectures
-        causal_lm = any(name.endswith("ForCausalLM") for name in architectures or [])
-        if causal_lm:
-            log.warning(
-                "reward.model %s is a causal LM: its reward head is new and random", config.model
-            )
-        # A new head is drawn from a fixed seed: every scoring actor must hold the same one.
+    def build(out: Path) -> None:
         with torch.random.fork_rng():
             torch.manual_seed(HEAD_SEED)
             model = AutoModelForSequenceClassification.from_pretrained(
-                source, trust_remote_code=remote, **({"num_labels": 1} if causal_lm else {})
+                source, num_labels=1, trust_remote_code=remote
             )
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
-        model.to(pick_device())
-        model.eval()
-        return cls(model, tokenizer, config)
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
 
-    @torch.no_grad()
-    def score(self, questions: list[str], answers: list[str]) -> np.ndarray:
-        """One reward per (question, answer), in input order (float64)."""
+    return str(cached_folder(folder, build, {"spec": config.model, "head_seed": str(HEAD_SEED)}))
+
+
+class RewardInputs:
+    """How (question, answer) pairs become token ids, and which logit is the reward.
+
+    Raises:
+        ConfigError: a classifier with several labels and no ``reward.label``, or a label it
+            does not have.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, model: PretrainedConfig, config: RewardConfig
+    ) -> None:
+        self.tokenizer, self.config = tokenizer, config
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        # A long input loses its start, not the answer's end where the final answer is.
+        tokenizer.truncation_side = "left"
+        self.label = _label_index(model, config)
+        self.chat = config.input == "chat" or (
+            config.input == "auto" and bool(getattr(tokenizer, "chat_template", None))
+        )
+
+    def encode(self, questions: list[str], answers: list[str]) -> list[list[int]]:
         if len(questions) != len(answers):
             raise ValueError(f"{len(questions)} questions but {len(answers)} answers")
-        rows = self._encode(questions, answers)
-        rewards = np.zeros(len(rows))
-        autocast = (
-            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-            if self.config.autocast
-            else contextlib.nullcontext()
-        )
-        with autocast:
-            for batch in length_batches(rows, self.config.batch_size):
-                ids, mask = pad_rows(
-                    [rows[i] for i in batch], self.tokenizer.pad_token_id, self.device, left=False
-                )
-                logits = self.model(input_ids=ids, attention_mask=mask).logits.float()
-                if logits.shape[-1] > 1:
-                    logits = torch.log_softmax(logits, dim=-1)
-                rewards[batch] = logits[:, self.label].double().cpu().numpy()
-        return rewards
-
-    def _encode(self, questions: list[str], answers: list[str]) -> list[list[int]]:
         limit = {"truncation": True, "max_length": self.config.max_length}
         if self.chat:
             texts = [
@@ -120,21 +106,116 @@ class RewardModel:
             return self.tokenizer(texts, add_special_tokens=False, **limit)["input_ids"]
         return self.tokenizer(questions, answers, **limit)["input_ids"]
 
+    def rewards(self, logits: np.ndarray) -> np.ndarray:
+        """(n, labels) logits -> n rewards: the logit, or the label's log-probability."""
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.shape[1] > 1:
+            logits = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+        return logits[:, self.label]
 
-def _label_index(model: PreTrainedModel, config: RewardConfig) -> int:
-    labels = model.config.num_labels
+
+class RewardModel:
+    """Batched rewards of (question, answer) pairs with transformers."""
+
+    def __init__(self, model: Any, inputs: RewardInputs, config: RewardConfig) -> None:
+        self.model, self.inputs, self.config = model, inputs, config
+        self.device = next(model.parameters()).device
+
+    @classmethod
+    def load(cls, config: RewardConfig, cache_dir: Path | None = None) -> RewardModel:
+        source = reward_source(config, cache_dir)
+        remote = config.trust_remote_code
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
+        model = AutoModelForSequenceClassification.from_pretrained(source, trust_remote_code=remote)
+        inputs = RewardInputs(tokenizer, model.config, config)
+        model.to(pick_device())
+        model.eval()
+        return cls(model, inputs, config)
+
+    @torch.no_grad()
+    def score(self, questions: list[str], answers: list[str]) -> np.ndarray:
+        """One reward per (question, answer), in input order (float64)."""
+        rows = self.inputs.encode(questions, answers)
+        logits = np.zeros((len(rows), self.model.config.num_labels))
+        autocast = (
+            torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+            if self.config.autocast
+            else contextlib.nullcontext()
+        )
+        with autocast:
+            for batch in length_batches(rows, self.config.batch_size):
+                chunk = [rows[i] for i in batch]
+                # Decoder classifiers pool the last token that is not the pad id: an input
+                # that ends in the pad token (EOS-as-pad, a template closing with EOS) would
+                # be pooled one token early. Padding with an id that no row holds avoids it
+                # (padded positions are masked, so which id does not matter otherwise).
+                pad = _absent_id(chunk, len(self.inputs.tokenizer))
+                self.model.config.pad_token_id = pad
+                ids, mask = pad_rows(chunk, pad, self.device, left=False)
+                out = self.model(input_ids=ids, attention_mask=mask).logits
+                logits[batch] = out.float().cpu().numpy()
+        return self.inputs.rewards(logits)
+
+
+class VllmRewardModel:
+    """Rewards through vLLM's classify path, on the token ids the transformers backend uses."""
+
+    def __init__(self, llm: Any, inputs: RewardInputs) -> None:
+        self.llm, self.inputs = llm, inputs
+
+    @classmethod
+    def load(cls, config: RewardConfig, cache_dir: Path | None = None) -> VllmRewardModel:
+        from ray_asd.teacher.vllm import start_engine
+
+        source = reward_source(config, cache_dir)
+        remote = config.trust_remote_code
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
+        inputs = RewardInputs(
+            tokenizer, AutoConfig.from_pretrained(source, trust_remote_code=remote), config
+        )
+        return cls(start_engine(source, config.vllm, runner="pooling"), inputs)
+
+    def score(self, questions: list[str], answers: list[str]) -> np.ndarray:
+        from vllm import PoolingParams
+
+        prompts = [{"prompt_token_ids": ids} for ids in self.inputs.encode(questions, answers)]
+        # Raw logits, as the transformers backend reads them (no sigmoid/softmax).
+        outputs = self.llm.classify(
+            prompts, pooling_params=PoolingParams(use_activation=False), use_tqdm=False
+        )
+        return self.inputs.rewards(np.array([o.outputs.probs for o in outputs]))
+
+
+REWARD_BACKENDS = {"transformers": RewardModel.load, "vllm": VllmRewardModel.load}
+
+
+def load_reward_model(
+    config: RewardConfig, cache_dir: Path | None = None
+) -> RewardModel | VllmRewardModel:
+    """The reward model of ``config`` on its backend."""
+    return REWARD_BACKENDS[config.backend](config, cache_dir)
+
+
+def _absent_id(rows: list[list[int]], vocab: int) -> int:
+    """The largest token id below ``vocab`` that no row holds."""
+    used = {token for row in rows for token in row}
+    return next(i for i in range(vocab - 1, -1, -1) if i not in used)
+
+
+def _label_index(model: PretrainedConfig, config: RewardConfig) -> int:
+    labels = model.num_labels
     if config.label is None:
         if labels == 1:
             return 0
         raise ConfigError(
-            f"reward.label: {config.model} has {labels} labels {model.config.id2label}: "
+            f"reward.label: {config.model} has {labels} labels {model.id2label}: "
             "name the one that means a good answer"
         )
     if isinstance(config.label, int):
         if not 0 <= config.label < labels:
             raise ConfigError(f"reward.label: {config.label} is not a label index of {labels}")
         return config.label
-    by_name = {str(name).lower(): int(i) for i, name in model.config.id2label.items()}
+    by_name = {str(name).lower(): int(i) for i, name in model.id2label.items()}
     if config.label.lower() not in by_name:
         raise ConfigError(
             f"reward.label: {config.label!r} is not one of {sorted(by_name)} ({config.model})"

@@ -55,7 +55,7 @@ RESULT_COLUMNS = {
 COST_COLUMNS = {
     "selection_seconds": "select s/iter",
     "generation_tokens_phase": "gen tok/iter",
-    "rating_tokens_phase": "judge tok/iter",
+    "rating_tokens_phase": "rating tok/iter",
 }
 
 

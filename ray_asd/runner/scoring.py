@@ -123,11 +123,11 @@ class RewardScorer:
     def __init__(self, config: RewardConfig, cache_dir: str | None, threads: int | None) -> None:
         import torch
 
-        from ray_asd.raters.reward import RewardModel
+        from ray_asd.raters.reward import load_reward_model
 
         if threads:
             torch.set_num_threads(threads)
-        self.model = RewardModel.load(config, Path(cache_dir) if cache_dir else None)
+        self.model = load_reward_model(config, Path(cache_dir) if cache_dir else None)
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         rewards = self.model.score(list(batch["question"]), list(batch["student_answer"]))

@@ -24,10 +24,11 @@ from filelock import FileLock
 from ray import tune
 
 from ray_asd.experiment import Cell, ResourcesConfig
-from ray_asd.loop import TrialParts, begin_trial, latest_checkpoint, load_checkpoint, run_trial
+from ray_asd.loop import TrialParts, begin_trial, run_trial
 from ray_asd.runner.scoring import RayDataAnswers, RayDataReward
 from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.runner.tracking import TrialRun
+from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
 from ray_asd.trial import build_raters, build_strategy, build_teacher, student_parts

@@ -1,4 +1,5 @@
-"""Selection strategies: a scorer (one float per seed) plus a selector (the rule that picks).
+"""Selection strategies: a scorer (one float, or one vector, per seed) plus a selector (the
+rule that picks).
 
 Named strategies of DESIGN section 2 are presets over the two registries; any other pairing
 is built with :func:`compose`.
@@ -24,7 +25,7 @@ class Strategy:
 
     Attributes:
         name: as shown in results and MLflow tags.
-        scorer: one float per seed, higher = pick first.
+        scorer: one float per seed, higher = pick first (or one vector per seed).
         selector: picks m seeds from the scores.
         upfront: pick and generate the whole budget (m x T) at t = 0 with the base model,
             then train on its first m x (t + 1) items at step t (``static``).

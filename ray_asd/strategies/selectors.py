@@ -7,6 +7,7 @@ state) picks exactly what the uninterrupted run picked.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
@@ -74,7 +75,7 @@ class Balanced:
     def __call__(self, scores: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
         _check_m(scores, m)
         ranking = _ranked(scores, rng)
-        n_hard = round(m * self.hard_share)
+        n_hard = math.floor(m * self.hard_share + 0.5)  # halves up, not to even
         return np.concatenate([ranking[:n_hard], ranking[len(ranking) - (m - n_hard) :][::-1]])
 
 
@@ -151,7 +152,8 @@ STOCHASTIC_KINDS = ("softmax", "power", "softrank")
 class KMeansPP:
     """k-means++ seeding over the score vectors: m seeds far apart and far from the origin.
 
-    The first pick is the row of largest norm (BADGE: the most uncertain); each further pick
+    The first pick is the row of largest norm (BADGE: the most uncertain), or of highest
+    score when each row has one float; each further pick
     is drawn with probability proportional to its squared distance to the nearest pick so
     far, so a batch covers distinct regions instead of one cluster of near-identical seeds.
     One float per row works too (diversity along the score axis). Rows identical to a pick
@@ -168,8 +170,9 @@ class KMeansPP:
         points = np.asarray(scores, dtype=float).reshape(len(scores), -1)
         if m == 0:
             return np.empty(0, dtype=int)
-        norms = np.einsum("ij,ij->i", points, points)
-        picks = [int(_ranked(norms, rng)[0])]
+        # Vectors: the longest first; one score per seed: the highest, as every selector.
+        first = np.einsum("ij,ij->i", points, points) if scores.ndim > 1 else points[:, 0]
+        picks = [int(_ranked(first, rng)[0])]
         nearest = np.full(len(points), np.inf)
         for _ in range(m - 1):
             nearest = np.minimum(nearest, ((points - points[picks[-1]]) ** 2).sum(axis=1))

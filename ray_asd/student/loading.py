@@ -100,7 +100,7 @@ def resolve_model(spec: str, cache_dir: Path | None = None) -> Path | str:
         if spec != TINY_PREFIX:
             raise ConfigError(f"model spec {spec!r}: the tiny model takes no options, use 'tiny:'")
         folder = root / "models" / f"tiny-llama-v{TINY_VERSION}"
-        return _cached_folder(folder, lambda tmp: _build_tiny(tmp, root), {"spec": spec})
+        return cached_folder(folder, lambda tmp: _build_tiny(tmp, root), {"spec": spec})
     local = Path(spec).expanduser()
     return local if local.is_dir() else spec
 
@@ -185,7 +185,7 @@ def _embedded_folder(name: str, root: Path) -> Path:
         raise ConfigError(f"unknown embedded model {name!r} (known: {known});{hint}")
     package, gguf_name, subfolder = EMBEDDED_MODELS[name]
     gguf_path = _find_package_file(package, gguf_name)
-    return _cached_folder(
+    return cached_folder(
         root / "models" / subfolder,
         lambda tmp: _convert_gguf(gguf_path, tmp),
         {"spec": EMBEDDED_PREFIX + name, "gguf": str(gguf_path)},
@@ -211,7 +211,7 @@ def _find_package_file(package: str, filename: str) -> Path:
     )
 
 
-def _cached_folder(folder: Path, build: Callable[[Path], None], info: dict[str, str]) -> Path:
+def cached_folder(folder: Path, build: Callable[[Path], None], info: dict[str, str]) -> Path:
     """Return ``folder``, building it first with ``build(tmp)`` if it is not complete.
 
     ``build`` writes into a fresh temporary folder next to ``folder``; the marker file is

@@ -25,13 +25,9 @@ from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
 from ray_asd.student.batching import IGNORE, length_batches, pad_rows
+from ray_asd.student.gradients import badge_embedding, sketch_matrices
 from ray_asd.student.loading import load_model_and_tokenizer
 from ray_asd.student.training import BatchLoss, TrainSettings, TrainStats, run_training
-
-# Float32 probabilities that grad_embeddings holds at once: 2**22 floats = 16 MB, so the
-# softmax (a float32 copy of the logits plus its output) adds ~32 MB whatever the batch size or
-# answer length; 85 positions at a time for SmolLM2's 49152-token vocabulary.
-_PROB_CHUNK = 2**22
 
 
 @dataclass(frozen=True)
@@ -311,11 +307,11 @@ class Student:
             states, logits, counted = self._head_inputs(
                 [inputs[i] for i in batch], [labels[i] for i in batch]
             )
-            # One example at a time, in chunks of positions (see _PROB_CHUNK): a batch's
+            # One example at a time, in chunks of positions (see gradients.PROB_CHUNK): a batch's
             # float32 probabilities at once would take 315 MB at 16 x 100 tokens.
             for row, i in enumerate(batch):
                 positions = counted[row].nonzero().squeeze(1)
-                out[i] = _badge_embedding(states[row], logits[row], positions, projections)
+                out[i] = badge_embedding(states[row], logits[row], positions, projections)
         return out
 
     def _head_inputs(
@@ -350,19 +346,9 @@ class Student:
         """The sketch matrices on this student's device, drawn once per key."""
         key = (seed, vocab, hidden, r1, r2, self.device)
         if key not in self._sketches:
-            a, b = self._sketch_matrices(seed, vocab, hidden, r1, r2)
+            a, b = sketch_matrices(seed, vocab, hidden, r1, r2)
             self._sketches[key] = (a.to(self.device), b.to(self.device))
         return self._sketches[key]
-
-    @staticmethod
-    def _sketch_matrices(
-        seed: int, vocab: int, hidden: int, r1: int, r2: int
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``A`` (r1 x vocab) ~ N(0, 1/r1) and ``B`` (hidden x r2) ~ N(0, 1/r2), on the CPU."""
-        generator = torch.Generator().manual_seed(seed)
-        a = torch.randn(r1, vocab, generator=generator) / r1**0.5
-        b = torch.randn(hidden, r2, generator=generator) / r2**0.5
-        return a, b
 
     # ---- training and adapters ----------------------------------------------------------
 
@@ -462,32 +448,3 @@ class Student:
         if not enabled:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-
-
-def _badge_embedding(
-    states: torch.Tensor,
-    logits: torch.Tensor,
-    positions: torch.Tensor,
-    projections: tuple[torch.Tensor, torch.Tensor] | None,
-) -> np.ndarray:
-    """Mean of ``(p_t - onehot(argmax p_t)) h_t^T`` over ``positions``, sketched if asked.
-
-    Args:
-        states: One example's hidden states fed to the output layer, (positions, d).
-        logits: Its logits, (positions, V).
-        positions: Indices of the positions that count (at least one).
-        projections: ``(A, B)`` to return ``vec(A G B)``, or None for ``vec(G)``.
-    """
-    chunk = max(1, _PROB_CHUNK // logits.shape[-1])
-    total = torch.zeros((), device=logits.device)
-    for start in range(0, len(positions), chunk):
-        index = positions[start : start + chunk]
-        g = torch.softmax(logits[index].float(), dim=-1)
-        # In place, so no second V-wide buffer: g = p - onehot(y) with y = argmax p.
-        g[torch.arange(len(index), device=g.device), g.argmax(dim=-1)] -= 1
-        h = states[index].float()
-        if projections is not None:
-            a, b = projections
-            g, h = g @ a.T, h @ b
-        total = total + g.T @ h
-    return (total / len(positions)).flatten().cpu().numpy()

@@ -14,32 +14,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ray_asd.config import TeacherConfig
+from ray_asd.config import TeacherConfig, VllmConfig
 from ray_asd.student import resolve_model
 from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
 
 log = logging.getLogger(__name__)
 
 
+def start_engine(model: str, settings: VllmConfig, **options: Any) -> Any:
+    """A ``vllm.LLM`` on ``model`` (a folder or hub id) with ``settings``; ``options`` are
+    further engine arguments (``runner="pooling"`` for a reward model)."""
+    # vLLM reads its environment at import and engine start.
+    os.environ.update(settings.env)
+    from vllm import LLM
+
+    return LLM(
+        model=model,
+        tensor_parallel_size=settings.tensor_parallel_size,
+        distributed_executor_backend="ray" if settings.tensor_parallel_size > 1 else None,
+        dtype=settings.dtype,
+        max_model_len=settings.max_model_len,
+        gpu_memory_utilization=settings.gpu_memory_utilization,
+        enforce_eager=settings.enforce_eager,
+        **{**settings.engine_kwargs, **options},
+    )
+
+
 class VllmBackend:
     def __init__(self, config: TeacherConfig, cache_dir: Path | None = None) -> None:
         assert config.model is not None  # enforced by TeacherConfig's validator
-        # vLLM reads its environment at import and engine start.
-        os.environ.update(config.vllm.env)
-        from vllm import LLM
-
-        settings = config.vllm
         self.config = config
-        self.llm = LLM(
-            model=str(resolve_model(config.model, cache_dir)),
-            tensor_parallel_size=settings.tensor_parallel_size,
-            distributed_executor_backend="ray" if settings.tensor_parallel_size > 1 else None,
-            dtype=settings.dtype,
-            max_model_len=settings.max_model_len,
-            gpu_memory_utilization=settings.gpu_memory_utilization,
-            enforce_eager=settings.enforce_eager,
-            **settings.engine_kwargs,
-        )
+        self.llm = start_engine(str(resolve_model(config.model, cache_dir)), config.vllm)
         self._counts = {"requests": 0, "calls": 0, "retries": 0, "failed": 0}
 
     @property

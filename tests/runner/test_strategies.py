@@ -90,9 +90,9 @@ def test_the_end_of_run_table_shows_each_strategy_s_cost(every_strategy: Outcome
     table = every_strategy.table.set_index(every_strategy.table["trial"].str.split("-").str[0])
     for label in COST_COLUMNS.values():
         assert table[label].notna().all(), label
-    judged = table.loc[sorted(JUDGED), "judge tok/iter"]
+    judged = table.loc[sorted(JUDGED), "rating tok/iter"]
     assert (judged > 0).all()
-    assert (table.drop(index=sorted(JUDGED))["judge tok/iter"] == 0).all()
+    assert (table.drop(index=sorted(JUDGED))["rating tok/iter"] == 0).all()
     # random and static read no student output: their selection is the cheapest.
     assert table.loc["random", "select s/iter"] < table.loc["loss", "select s/iter"]
     printed = format_outcome(every_strategy)

@@ -247,6 +247,15 @@ def test_kmeans_pp_on_one_score_per_seed_spreads_along_it() -> None:
         assert picks[0] == 0 and picks[1] in {1, 2, 3}
     seconds = [KMeansPP()(scores, 2, rng(seed))[1] for seed in range(300)]
     assert 0.7 < seconds.count(2) / 300 < 0.9  # p = 100 / 125.01 = 0.80
+    # Negated ratings (judge, reward): the worst-rated first, not the largest magnitude.
+    assert KMeansPP()(np.array([-9.0, -2.0, -5.0, -1.0]), 1, rng()).tolist() == [3]
+
+
+def test_balanced_rounds_half_hard_picks_up() -> None:
+    scores = np.array([0.0, 5.0, 1.0, 4.0, 2.0, 3.0])
+    assert Balanced()(scores, 1, rng()).tolist() == [1]  # not 0 hard picks (round to even)
+    assert Balanced()(scores, 3, rng()).tolist() == [1, 3, 0]
+    assert Balanced()(scores, 5, rng()).tolist() == [1, 3, 5, 0, 2]
 
 
 def test_badge_selects_by_gradient_embeddings_and_records_their_norms() -> None:

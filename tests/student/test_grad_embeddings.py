@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from ray_asd.student import Student, TrainSettings
+from ray_asd.student.gradients import sketch_matrices
 from tests.student.test_model import PROMPTS
 
 # The empty completion still counts one position: the EOS.
@@ -59,7 +60,7 @@ def test_sketch_is_a_g_b_of_the_exact_embedding(tiny_student: Student) -> None:
     exact = tiny_student.grad_embeddings(PROMPTS, COMPLETIONS, batch_size=2, sketch=None)
     sketched = tiny_student.grad_embeddings(PROMPTS, COMPLETIONS, batch_size=2, seed=7)
     vocab, hidden = tiny_student.model.get_output_embeddings().weight.shape
-    a, b = Student._sketch_matrices(7, vocab, hidden, 16, 32)
+    a, b = sketch_matrices(7, vocab, hidden, 16, 32)
     assert sketched.shape == (len(PROMPTS), 16 * 32) and sketched.dtype == np.float32
     for row, g in zip(sketched, exact, strict=True):
         expected = a.double() @ torch.from_numpy(g).double().view(vocab, hidden) @ b.double()
