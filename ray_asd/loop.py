@@ -21,7 +21,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -341,7 +341,7 @@ def _evaluate(
 
 
 def _accumulate(totals: dict[str, int], cost: RatingCost) -> None:
-    for key, value in cost.__dict__.items():
+    for key, value in asdict(cost).items():
         totals[key] = totals.get(key, 0) + value
 
 

@@ -15,7 +15,7 @@ import pandas as pd
 from ray_asd.config import TeacherConfig, TrialConfig
 from ray_asd.errors import ConfigError
 from ray_asd.loop import TrialParts, run_trial
-from ray_asd.raters import RATER_COLUMNS, Judge, Raters, RewardFn
+from ray_asd.raters import JUDGED_COLUMNS, RATER_COLUMNS, Judge, Raters, RewardFn
 from ray_asd.raters.judge import PLACEHOLDERS as JUDGE_PLACEHOLDERS
 from ray_asd.state import latest_checkpoint
 from ray_asd.strategies import Strategy, compose, make_strategy
@@ -23,8 +23,6 @@ from ray_asd.strategies.scorers import (
     ANSWER_NLL,
     CORRECT,
     GRAD_EMBEDDING,
-    JUDGE_RATING,
-    LION_GAP,
     REFERENCE_NLL,
     REWARD,
     normalise_nll,
@@ -84,7 +82,7 @@ def build_raters(
         return None
     check_raters(config)
     judge = None
-    if needed & {JUDGE_RATING, LION_GAP}:
+    if needed & JUDGED_COLUMNS:
         backend = judge_backend or _judge_backend(config, teacher, cache_dir, teacher_cache)
         judge = Judge.load(
             backend, config.judge.prompt, config.judge.attempts, config.judge.neutral
@@ -96,6 +94,11 @@ def build_raters(
     return Raters(task, reward=reward, judge=judge, teacher=teacher)
 
 
+def needs_judge(config: TrialConfig) -> bool:
+    """Whether the trial's strategy reads ratings of an LLM judge (judge, lion)."""
+    return bool(JUDGED_COLUMNS.intersection(build_strategy(config).scorer.columns))
+
+
 def check_raters(config: TrialConfig) -> None:
     """Fails early, before any model loads, when the strategy needs a rater the config
     cannot give: an LLM judge (the oracle cannot judge), its prompt file, a reward model.
@@ -105,7 +108,7 @@ def check_raters(config: TrialConfig) -> None:
     """
     strategy = build_strategy(config)
     columns = set(strategy.scorer.columns)
-    if columns & {JUDGE_RATING, LION_GAP}:
+    if columns & JUDGED_COLUMNS:
         if config.judge.llm is None and config.teacher.backend == "oracle":
             raise ConfigError(
                 f"strategy {strategy.name!r} needs an LLM judge: set judge.llm "

@@ -32,6 +32,7 @@ from ray_asd.teacher import Generated, Teacher
 # (questions, answers) -> one reward each
 RewardFn = Callable[[list[str], list[str]], np.ndarray]
 RATER_COLUMNS = frozenset({REWARD, JUDGE_RATING, LION_GAP})
+JUDGED_COLUMNS = frozenset({JUDGE_RATING, LION_GAP})  # the columns an LLM judge fills in
 
 
 @dataclass
@@ -171,4 +172,4 @@ class Raters:
         return self.judge
 
 
-__all__ = ["RATER_COLUMNS", "Judge", "Raters", "Rating", "RatingCost", "RewardFn"]
+__all__ = ["JUDGED_COLUMNS", "RATER_COLUMNS", "Judge", "Raters", "Rating", "RatingCost", "RewardFn"]

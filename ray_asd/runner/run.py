@@ -33,14 +33,13 @@ import pandas as pd
 import ray
 from ray import tune
 
-from ray_asd.config import TeacherConfig, TrialConfig
+from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources, cells
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
 from ray_asd.runner.tracking import default_uri, flatten, prepare_experiment, ui_command
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
-from ray_asd.strategies.scorers import JUDGE_RATING, LION_GAP
-from ray_asd.trial import build_strategy
+from ray_asd.trial import needs_judge
 
 NAMESPACE = "ray-asd"
 # Environment the trials and actors need as the driver has it (on a remote cluster too).
@@ -126,14 +125,14 @@ def run_experiment(
             f"[run] {config.name}: {len(grid)} trials; starting a pool of "
             f"{resources.teacher.replicas} {config.teacher.backend} teacher engine(s)"
         )
-        pool = _start_pool(config, config.teacher, "teacher", resources.teacher, folder)
+        pool = _start_pool(config, config.teacher, "teacher", resources.teacher, folder, cache)
     judge = None
-    if config.judge.llm is not None and any(_judges(cell.config) for cell in grid.values()):
+    if config.judge.llm is not None and any(needs_judge(cell.config) for cell in grid.values()):
         print(
             f"[run] starting a pool of {resources.judge.replicas} {config.judge.llm.backend} "
             "judge engine(s)"
         )
-        judge = _start_pool(config, config.judge.llm, "judge", resources.judge, folder)
+        judge = _start_pool(config, config.judge.llm, "judge", resources.judge, folder, cache)
     setup = Setup(
         name=config.name,
         cells=grid,
@@ -228,8 +227,9 @@ def _start_pool(
     role: str,
     resources: TeacherResources,
     folder: Path,
+    cache: str | None,
 ) -> TeacherPool:
-    cache = os.environ.get("RAY_ASD_CACHE")
+    """The experiment's pool of ``role`` engines (teacher, judge) running ``llm``."""
     return start_pool(
         llm,
         prefix=f"{config.name}-{_digest(llm.model_dump_json())}",
@@ -241,11 +241,6 @@ def _start_pool(
         cache_dir=Path(cache) if cache else None,
         role=role,
     )
-
-
-def _judges(config: TrialConfig) -> bool:
-    columns = build_strategy(config).scorer.columns
-    return bool({JUDGE_RATING, LION_GAP}.intersection(columns))
 
 
 def iteration_costs(reports: pd.DataFrame | None) -> dict[str, float | None]:
