@@ -238,6 +238,15 @@ class TrainConfig(Section):
     batch_size: int = Field(8, ge=1)
 
 
+class AnalysisConfig(Section):
+    score_items: bool = Field(
+        True,
+        description="score each accepted synthetic item with the strategy's scorer and the "
+        "student that scored its seed, for `ray-asd report`'s score fidelity and ordering "
+        "(one more student pass over the new items per iteration; judge calls counted apart)",
+    )
+
+
 class GenerationConfig(Section):
     max_attempts: int = Field(3, ge=1, description="teacher tries per picked seed")
     near_duplicate_threshold: float = Field(0.7, gt=0, le=1, description="n-gram Jaccard")
@@ -262,6 +271,7 @@ class TrialConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -6,6 +6,7 @@
         score   the strategy's scorer rates every seed    strategy.scorer
         select  its selector picks m seeds                strategy.selector
         generate the teacher writes a new question per pick, then answers it; filters reject
+        (score the new items as their seeds were, for `ray-asd report`; not the method)
         train   LoRA on all accepted items so far         parts.train
         evaluate accuracy on the test set                 parts.student_answers
         record  metrics + checkpoint (resume continues at t + 1)
@@ -66,6 +67,9 @@ class TrialParts:
     save_student: Callable[[Path], None]
     load_student: Callable[[Path | None], None]  # None: back to the base model
     rate: Rate | None = None  # for strategies that read rater columns
+    # Answers to the few new items scored for the report (`score_items`); by default
+    # student_answers (the runner answers them in the trial's process, skipping a Ray Data pass).
+    item_answers: StudentAnswers | None = None
     log: Callable[[str], None] = print
     # Called after every checkpoint with its folder and the metrics rows it adds (the runner
     # reports them to Tune and MLflow).
@@ -184,6 +188,13 @@ def run_trial(
         state.items += new
         timings["generate"] = _lap(clock) - sum(timings.values())
 
+        # Score the new items as their seeds were scored (same scorer, same student), for the
+        # report's score fidelity and ordering analyses: not part of the strategy's cost.
+        analysis = RatingCost()
+        if needed and config.analysis.score_items:
+            analysis = score_items(parts, new, state.scores[-1], needed, config.seed, t)
+        timings["score_items"] = _lap(clock) - sum(timings.values())
+
         # Train: on all accepted items so far (static: the first m * (t + 1) of its budget).
         warm = [item for item in state.accepted if item["iteration"] < 0]
         generated = [item for item in state.accepted if item["iteration"] >= 0]
@@ -202,6 +213,8 @@ def run_trial(
         )
         if needed:
             row.update(_score_stats(scalar_scores(scores), scored))
+        if analysis.calls:
+            row.update(analysis_tokens_phase=analysis.tokens, analysis_calls_phase=analysis.calls)
         state.metrics.append(row)
         state.next_iteration = t + 1
         parts.log(format_row(row))
@@ -278,6 +291,38 @@ def generate_items(
             )
         pending = retry
     return items
+
+
+def score_items(
+    parts: TrialParts,
+    items: list[dict[str, Any]],
+    seed_scores: dict[str, float],
+    columns: tuple[str, ...],
+    seed: int,
+    t: int,
+) -> RatingCost:
+    """Adds ``seed_score``, ``score`` and ``student_correct`` (the student's answer against
+    the teacher's) to each accepted item of ``items``, in place; returns what rating them cost.
+
+    The raters get a memo of their own (lion asks the teacher to answer each new question)
+    and a generator of their own, so scoring items changes none of the trial's picks.
+    """
+    accepted = [item for item in items if item["accepted"]]
+    if not accepted:
+        return RatingCost()
+    table = pd.DataFrame([{k: item[k] for k in ("id", "question", "answer")} for item in accepted])
+    scored = (parts.item_answers or parts.student_answers)(table, columns)
+    cost = RatingCost()
+    if RATER_COLUMNS.intersection(columns) and parts.rate is not None:
+        scored, cost = parts.rate(scored, columns, {}, np.random.default_rng([seed, 2, t]))
+    values = scalar_scores(parts.strategy.score(scored))
+    for item, value, correct in zip(accepted, values, scored["correct"], strict=True):
+        item.update(
+            seed_score=seed_scores[item["seed_id"]],
+            score=float(value),
+            student_correct=bool(correct),
+        )
+    return cost
 
 
 def warm_up(

@@ -12,7 +12,7 @@ from ray_asd.loop import TrialParts, run_trial
 from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
-from ray_asd.trial import build_strategy, build_teacher, student_parts
+from ray_asd.trial import answer_table, build_strategy, build_teacher, student_parts
 
 OVERRIDES = [
     "student.model=tiny:",
@@ -126,3 +126,38 @@ def test_teacher_token_budget_stops_the_trial(student: Student, tmp_path: Path) 
     spent = limited["teacher_tokens"].tolist()
     assert spent[1] < budget <= spent[2]  # it stopped once spent, not before
     assert unlimited["teacher_tokens"].iloc[-1] > spent[2]
+
+
+def test_new_items_are_scored_like_their_seeds_without_changing_the_trial(
+    student: Student, tmp_path: Path
+) -> None:
+    config = load_config(None, [*OVERRIDES, "strategy.name=loss"])
+    scored = make_run(config, student, tmp_path / "scored")
+    plain = make_run(
+        config.model_copy(
+            update={"analysis": config.analysis.model_copy(update={"score_items": False})}
+        ),
+        student,
+        tmp_path / "plain",
+    )
+    state = load_checkpoint(latest_checkpoint(tmp_path / "scored"))
+    accepted = [item for item in state.items if item["accepted"]]
+    # Same picks, items and accuracies: scoring items is an observation, not a step.
+    assert state.picks == load_checkpoint(latest_checkpoint(tmp_path / "plain")).picks
+    pd.testing.assert_frame_equal(
+        without_timings(scored)[["n_synthetic", "accuracy", "teacher_tokens"]],
+        without_timings(plain)[["n_synthetic", "accuracy", "teacher_tokens"]],
+    )
+    plain_items = load_checkpoint(latest_checkpoint(tmp_path / "plain")).items
+    assert all("score" not in item for item in plain_items)
+    # Iteration 0's items were scored by the base model (retrain: no adapter before t = 0's
+    # training): the answer NLL of its own greedy answer, as a seed's loss score is.
+    first = [item for item in accepted if item["iteration"] == 0]
+    student.reset_adapter()
+    task = make_task(config.task.name)
+    table = pd.DataFrame([{k: item[k] for k in ("id", "question", "answer")} for item in first])
+    expected = answer_table(config, task, student, table)
+    assert [item["score"] for item in first] == pytest.approx(expected["answer_nll"].tolist())
+    assert [item["student_correct"] for item in first] == expected["correct"].tolist()
+    for item in accepted:
+        assert item["seed_score"] == state.scores[item["iteration"]][item["seed_id"]]

@@ -37,7 +37,13 @@ from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources, cells
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
-from ray_asd.runner.tracking import default_uri, flatten, prepare_experiment, ui_command
+from ray_asd.runner.tracking import (
+    default_uri,
+    flatten,
+    prepare_experiment,
+    record_grid,
+    ui_command,
+)
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
 from ray_asd.trial import needs_judge
 
@@ -115,6 +121,7 @@ def run_experiment(
     uri = config.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(folder.parent)
     mlflow_experiment = config.tracking.experiment or config.name
     experiment_id = prepare_experiment(uri, mlflow_experiment, folder.parent)
+    record_grid(uri, experiment_id, [cell.tags for cell in grid.values()])
     resources = config.resources
     cache = os.environ.get("RAY_ASD_CACHE")
     pool = None

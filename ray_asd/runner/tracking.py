@@ -24,6 +24,9 @@ BATCH = 100
 MAX_PARAM = 6000
 STEP_OF_PHASE = {"base": -2, "warmup": -1}
 STEP_MARKER = "n_synthetic"
+GRID_TAG = "ray_asd.grid"  # experiment tag: the grid's axes, for `ray-asd report`
+GRID_AXES = ("strategy", "student", "task", "seed")
+MAX_EXPERIMENT_TAG = 5000
 
 
 def default_uri(storage: Path) -> str:
@@ -60,6 +63,16 @@ def prepare_experiment(uri: str, name: str, storage: Path) -> str:
     if not uri.startswith(("http://", "https://", "databricks")):
         location = (storage / "mlartifacts").resolve().as_uri()
     return client.create_experiment(name, artifact_location=location)
+
+
+def record_grid(uri: str, experiment_id: str, cells: list[dict[str, str]]) -> None:
+    """Tags the MLflow experiment with the grid's axes (the labels of every cell's tags), so
+    that `ray-asd report` can name the cells that have no run yet. Skipped for a grid whose
+    labels do not fit in a tag."""
+    axes = {axis: list(dict.fromkeys(tags[axis] for tags in cells)) for axis in GRID_AXES}
+    text = json.dumps(axes)
+    if len(text) <= MAX_EXPERIMENT_TAG:
+        MlflowClient(uri).set_experiment_tag(experiment_id, GRID_TAG, text)
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

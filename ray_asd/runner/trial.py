@@ -78,6 +78,8 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
         resources.torch_threads,
     )
     callables = student_parts(config, task, student)
+    # The few new items scored for the report are answered here: cheaper than a Ray Data pass.
+    callables["item_answers"] = callables["student_answers"]
     callables["student_answers"] = answers
     for name in ("train", "load_student"):  # the weights change: actors need the new adapter
         callables[name] = _then(callables[name], answers.changed)
@@ -115,6 +117,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
         rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
         scored[0] = answers.model_seconds
         run.log_rows(rows)
+        run.log_artifact(folder / "items.jsonl")  # so that a report on a running trial has them
         metrics = {k: v for k, v in rows[-1].items() if isinstance(v, int | float | str)}
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
 
