@@ -77,6 +77,27 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if outcome.errors else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    import os
+
+    from ray_asd.report import build_report
+    from ray_asd.tracking import default_uri
+
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri is None:  # `ray-asd run`'s default store: storage runs/ of the working directory
+        store = Path("runs") / "mlflow.db"
+        if not store.is_file():
+            raise ConfigError(
+                f"--tracking-uri: no MLFLOW_TRACKING_URI and no {store} here; give the URI "
+                "of the experiment's store (e.g. sqlite:///runs/mlflow.db, http://host:5000)"
+            )
+        uri = default_uri(Path("runs"))
+    out = args.out or Path("reports") / args.experiment
+    report = build_report(uri, args.experiment, out)
+    print(f"open {report.folder / 'report.html'}")
+    return 0
+
+
 # The per-iteration table `ray-asd trial` prints at the end.
 TABLE_COLUMNS = [
     "phase",
@@ -152,6 +173,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume", action="store_true", help="continue the interrupted experiment of CONFIG"
     )
     run.set_defaults(handler=_run)
+
+    report = commands.add_parser(
+        "report",
+        help="the paper's analyses of an experiment from MLflow: curves, efficiency, win "
+        "rates, score fidelity, ordering (PNG, HTML, Markdown)",
+        description="Reads every trial of EXPERIMENT (finished, running or failed), writes "
+        "figures, report.md and report.html to --out, and logs them to the experiment's "
+        "'report' run in MLflow.",
+    )
+    report.add_argument("experiment", help="the MLflow experiment (by default the config's name)")
+    report.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///runs/mlflow.db)",
+    )
+    report.add_argument("--out", type=Path, help="output folder (default: reports/EXPERIMENT)")
+    report.set_defaults(handler=_report)
     return parser
 
 

@@ -1,12 +1,16 @@
-"""Session-wide fixtures: one model cache per test run, never the user's real cache."""
+"""Session-wide fixtures: one model cache per test run, never the user's real cache, and one
+real `mlflow server` (started only by the tests that ask for it)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ray_asd.student import resolve_model
+from tests.helpers.processes import free_port, http_server
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +19,17 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("ray-asd-cache")
     resolve_model("tiny:", cache_dir=root)
     return root
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URI of a real MLflow tracking server on loopback (a process of its own)."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
+    command += ["--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
+    uri = f"http://127.0.0.1:{port}"
+    env = {"MLFLOW_DISABLE_TELEMETRY": "true"}
+    with http_server(command, f"{uri}/health", root / "server.log", env=env):
+        yield uri

@@ -37,14 +37,14 @@ from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources, cells
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
-from ray_asd.runner.tracking import (
+from ray_asd.runner.trial import Setup, mark_failed, run_cell
+from ray_asd.tracking import (
     default_uri,
     flatten,
     prepare_experiment,
     record_grid,
     ui_command,
 )
-from ray_asd.runner.trial import Setup, mark_failed, run_cell
 from ray_asd.trial import needs_judge
 
 NAMESPACE = "ray-asd"

@@ -27,10 +27,10 @@ from ray_asd.experiment import Cell, ResourcesConfig
 from ray_asd.loop import TrialParts, begin_trial, run_trial
 from ray_asd.runner.scoring import RayDataAnswers, RayDataReward
 from ray_asd.runner.teacher_pool import PooledBackend
-from ray_asd.runner.tracking import TrialRun
 from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
+from ray_asd.tracking import TrialRun
 from ray_asd.trial import build_raters, build_strategy, build_teacher, student_parts
 
 RUN_FILE = "mlflow_run.json"  # written into every checkpoint

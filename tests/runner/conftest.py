@@ -1,4 +1,4 @@
-"""Runner fixtures: one local 2-node Ray cluster and one real `mlflow server` per test run.
+"""Runner fixtures: one local 2-node Ray cluster per test run.
 
 The cluster mirrors cluster.yaml: a head node with no CPUs for trials (the driver and the
 teacher pool live there) and a worker with 2 CPUs where trials and scoring actors run.
@@ -7,7 +7,6 @@ teacher pool live there) and a worker with 2 CPUs where trials and scoring actor
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,6 @@ from pathlib import Path
 import pytest
 import ray
 from ray.cluster_utils import Cluster
-
-from tests.helpers.processes import free_port, http_server
 
 
 @dataclass(frozen=True)
@@ -45,17 +42,3 @@ def ray_cluster(model_cache: Path) -> Iterator[LocalCluster]:
             os.environ.pop("RAY_ASD_CACHE", None)
         else:
             os.environ["RAY_ASD_CACHE"] = saved
-
-
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URI of a real MLflow tracking server on loopback (a process of its own)."""
-    root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
-    command += ["--artifacts-destination", str(root / "artifacts"), "--workers", "1"]
-    uri = f"http://127.0.0.1:{port}"
-    env = {"MLFLOW_DISABLE_TELEMETRY": "true"}
-    with http_server(command, f"{uri}/health", root / "server.log", env=env):
-        yield uri

@@ -22,7 +22,7 @@ from ray.util.state import list_actors
 from ray_asd.cli import main
 from ray_asd.experiment import load_experiment
 from ray_asd.runner import Outcome, run_experiment
-from ray_asd.runner.tracking import default_uri
+from ray_asd.tracking import default_uri
 from tests.helpers.openai_server import FaultyOpenAIServer, arith_teacher
 
 from .conftest import LocalCluster

@@ -6,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ray_asd.errors import ConfigError
-from ray_asd.runner.tracking import TrialRun, default_uri, flatten, prepare_experiment, ui_command
+from ray_asd.tracking import TrialRun, default_uri, flatten, prepare_experiment, ui_command
 
 ROWS = [
     {"phase": "base", "iteration": -1, "n_synthetic": 0, "accuracy": 0.1},

@@ -1,0 +1,116 @@
+"""The report's pages: a Markdown summary and a self-contained HTML page (figures inlined)."""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Section:
+    """One part of the report: a title, paragraphs, tables (caption -> table) and figures."""
+
+    title: str
+    text: list[str]
+    tables: dict[str, pd.DataFrame]
+    figures: list[Path]
+
+
+def ratio_text(ratio: float, reached: bool, bound: float) -> str:
+    """``1.33x``; ``> 2.00x`` where the baseline never got there (its largest budget over the
+    strategy's); ``–`` where undefined."""
+    if not reached and np.isfinite(bound):
+        return f"> {bound:.2f}x"
+    if ratio is None or not np.isfinite(ratio):
+        return "–"
+    return f"{ratio:.2f}x"
+
+
+def spread_text(median: float, low: float, high: float, pairs: float) -> str:
+    """``1.20x [0.90, 1.50] (3 seeds)``; a seed whose baseline never got there counts as
+    infinitely efficient and shows as ``never``."""
+    if pd.isna(pairs) or pairs == 0:
+        return "–"
+    show = lambda v: "never" if np.isinf(v) else f"{v:.2f}x"  # noqa: E731
+    return f"{show(median)} [{show(low)}, {show(high)}] ({int(pairs)} seed{'s' * (pairs != 1)})"
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table (``|`` in values escaped)."""
+    if table.empty:
+        return "_(none)_"
+    cells = table.astype(object).where(table.notna(), "–").map(_cell)
+    header = "| " + " | ".join(map(str, table.columns)) + " |"
+    rule = "| " + " | ".join("---" for _ in table.columns) + " |"
+    rows = ["| " + " | ".join(row) + " |" for row in cells.to_numpy().tolist()]
+    return "\n".join([header, rule, *rows])
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        value = f"{value:.3f}" if np.isfinite(value) else "–"
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(title: str, header: list[str], sections: list[Section]) -> str:
+    parts = [f"# {title}", ""]
+    parts += [line for text in header for line in (text, "")]
+    for section in sections:
+        parts += [f"## {section.title}", ""]
+        parts += [line for text in section.text for line in (text, "")]
+        for caption, table in section.tables.items():
+            parts += [f"**{caption}**", "", markdown_table(table), ""]
+        parts += [f"![{figure.stem}]({figure.name})" for figure in section.figures]
+        parts.append("")
+    return "\n".join(parts)
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
+th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
+.note { color: #8a4b00; } caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
+"""
+
+
+def html_page(title: str, header: list[str], sections: list[Section]) -> str:
+    """One HTML file with everything inlined (figures as data URIs): open it anywhere."""
+    body = [f"<h1>{html.escape(title)}</h1>", *(f"<p>{html.escape(line)}</p>" for line in header)]
+    for section in sections:
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
+        body += [f"<p>{html.escape(line)}</p>" for line in section.text]
+        for caption, table in section.tables.items():
+            body.append(_html_table(caption, table))
+        for figure in section.figures:
+            data = base64.b64encode(figure.read_bytes()).decode("ascii")
+            body.append(
+                f'<img src="data:image/png;base64,{data}" alt="{html.escape(figure.stem)}">'
+            )
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
+        f"<body>\n{chr(10).join(body)}\n</body></html>\n"
+    )
+
+
+def _html_table(caption: str, table: pd.DataFrame) -> str:
+    if table.empty:
+        return f"<p><b>{html.escape(caption)}</b>: none</p>"
+    cells = table.astype(object).where(table.notna(), "–").map(_cell)
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+        for row in cells.to_numpy().tolist()
+    )
+    return (
+        f"<table><caption>{html.escape(caption)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )

@@ -1,0 +1,170 @@
+"""`ray-asd report` on an MLflow store written through the real MLflow API, as `ray-asd run`
+writes it (the runner's own TrialRun): sqlite and a real tracking server."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from ray_asd.cli import main
+from ray_asd.tracking import TrialRun, default_uri, prepare_experiment, record_grid
+from tests.report import example
+
+EXPERIMENT = "report-example"
+
+
+def write_trial(
+    uri: str, experiment_id: str, strategy: str, seed: int, folder: Path, shift: float = 0.0
+) -> str:
+    tags = {"strategy": strategy, "student": "tiny", "task": "arith", "seed": str(seed)}
+    name = f"{strategy}-tiny-arith-seed{seed}"
+    params = {"budget": {"iterations": 2, "per_iteration": 4}, "analysis": {"score_items": True}}
+    run = TrialRun.start(uri, experiment_id, name, {**tags, "ray_asd.cell": name}, params)
+    rows = []
+    for step, accuracy in zip(
+        example.ITEMS_AT_STEP, example.ACCURACY[(strategy, seed)], strict=True
+    ):
+        if accuracy is None:
+            continue
+        n = example.ITEMS_AT_STEP[step]
+        phase = {-2: "base", -1: "warmup"}.get(step, "iteration")
+        row = {
+            "phase": phase,
+            "iteration": max(step, -1),
+            "n_synthetic": n,
+            "accuracy": accuracy + shift,
+        }
+        if phase != "base":  # as the loop: the base row carries no teacher counters
+            row["teacher_tokens"] = n * example.TOKENS_PER_ITEM
+        rows.append(row)
+    run.log_rows(rows)
+    items = folder / name / "items.jsonl"
+    items.parent.mkdir(parents=True)
+    items.write_text("".join(json.dumps(r) + "\n" for r in example.item_records(strategy, seed)))
+    run.log_artifact(items)
+    run.finish(example.STATUS.get((strategy, seed), "FINISHED"))
+    return run.run_id
+
+
+@pytest.fixture(params=["sqlite", "server"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A tracking URI holding the example experiment (and an older run of one cell)."""
+    uri = (
+        default_uri(tmp_path)
+        if request.param == "sqlite"
+        else request.getfixturevalue("mlflow_server")
+    )
+    name = f"{EXPERIMENT}-{request.param}"
+    experiment_id = prepare_experiment(uri, name, tmp_path)
+    cells = [
+        {"strategy": s, "student": "tiny", "task": "arith", "seed": seed}
+        for s in example.GRID["strategy"]
+        for seed in example.GRID_SEEDS
+    ]
+    record_grid(uri, experiment_id, cells)
+    # An earlier attempt at one cell, with other numbers: the report must take the newer run.
+    write_trial(uri, experiment_id, "random", 0, tmp_path / "older", shift=0.3)
+    time.sleep(0.02)
+    for strategy, seed in example.ACCURACY:
+        write_trial(uri, experiment_id, strategy, seed, tmp_path / "trials")
+    return f"{uri} {name}"
+
+
+def report(store: str, out: Path) -> int:
+    uri, name = store.split()
+    return main(["report", name, "--tracking-uri", uri, "--out", str(out)])
+
+
+def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "report"
+    assert report(store, out) == 0
+    printed = capsys.readouterr().out
+    assert "6 trials (5 finished, 1 failed)" in printed
+    efficiency = pd.read_csv(out / "efficiency_n_synthetic_vs_random.csv").set_index(
+        ["strategy", "step"]
+    )
+    assert efficiency.loc[("loss", 0), "ratio"] == pytest.approx(1.5)
+    assert efficiency.loc[("static", 0), "ratio"] == pytest.approx(2 / 3)
+    assert efficiency.loc[("loss", 1), "reached"] == False  # noqa: E712
+    overall = pd.read_csv(out / "win_rates_overall.csv")
+    assert overall["strategy"].tolist() == ["random", "static", "loss"]  # the grid's order
+    assert overall["win_rate"].tolist() == pytest.approx([2.5 / 7, 1.5 / 7, 1.0])
+    fidelity = pd.read_csv(out / "fidelity.csv")
+    assert fidelity["rho per item"].tolist() == pytest.approx([11 / 15])
+    assert fidelity["rho of medians"].tolist() == pytest.approx([1.0])
+    ordering = pd.read_csv(out / "ordering.csv")
+    assert ordering["ordered"].iloc[:3].tolist() == pytest.approx([0, 0, 1 / 3])
+
+    markdown = (out / "report.md").read_text()
+    # What is missing: the grid's seed 2 and the failed trial.
+    for strategy in example.GRID["strategy"]:
+        assert f"no run yet for strategy {strategy}, student tiny, task arith, seed 2" in markdown
+    assert "loss-tiny-arith-seed1: failed, 1 of 2 iterations logged" in markdown
+    assert "an older run" in markdown and "random-tiny-arith-seed0" in markdown
+    assert "No item scores for random, static" in markdown
+    # The Figure 4 marker: loss is the best at the largest budget and random never gets there.
+    assert "loss: random never gets there in its 12 items" in markdown
+    assert "| arith | tiny | loss | 0 | 8 | 0.450 | 12 | 1.50x |" in markdown
+    assert "| arith | tiny | loss | 1 | 12 | 0.600 | never | > 1.00x |" in markdown
+    assert "1.25x [1.25x, never] (2 seeds)" not in markdown  # the median of (1.25, never)
+    assert "never [1.25x, never] (2 seeds)" in markdown
+
+    page = (out / "report.html").read_text()
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == [
+        "curves_items.png",
+        "curves_tokens.png",
+        "fidelity.png",
+        "ordering.png",
+        "win_rates.png",
+    ]
+    # Self-contained: every figure inlined, nothing fetched from elsewhere.
+    assert page.count('src="data:image/png;base64,') == len(pngs)
+    assert not re.search(r'(src|href)="(?!data:)', page)
+    assert "<td>loss</td>" in page
+
+
+def test_the_report_is_logged_to_one_report_run(store: str, tmp_path: Path) -> None:
+    uri, name = store.split()
+    assert report(store, tmp_path / "first") == 0
+    assert report(store, tmp_path / "second") == 0  # the report run is not read as a trial
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(name)
+    runs = client.search_runs(
+        [experiment.experiment_id], filter_string="tags.`ray_asd.report` = 'true'"
+    )
+    assert len(runs) == 1 and runs[0].info.run_name == "report"
+    logged = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {"report.html", "report.md", "win_rates.png", "fidelity.csv"} <= logged
+    assert (tmp_path / "first" / "win_rates.csv").read_text() == (
+        tmp_path / "second" / "win_rates.csv"
+    ).read_text()
+
+
+def test_unknown_experiment_names_the_ones_there(tmp_path: Path, capsys) -> None:
+    uri = default_uri(tmp_path)
+    prepare_experiment(uri, "there", tmp_path)
+    assert main(["report", "elsewhere", "--tracking-uri", uri]) == 2
+    error = capsys.readouterr().err
+    assert "no MLflow experiment 'elsewhere'" in error and "there" in error
+
+
+def test_an_experiment_without_trials_is_one_clear_error(tmp_path: Path, capsys) -> None:
+    uri = default_uri(tmp_path)
+    prepare_experiment(uri, "empty", tmp_path)
+    assert main(["report", "empty", "--tracking-uri", uri]) == 2
+    assert "has no ray-asd trial runs yet" in capsys.readouterr().err
+
+
+def test_without_a_store_it_asks_for_the_uri(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    assert main(["report", "quickstart"]) == 2
+    assert "--tracking-uri" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists()  # no empty store made on the way
