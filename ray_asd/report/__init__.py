@@ -73,7 +73,7 @@ def build_report(
         f"Made by ray-asd report on {time.strftime('%Y-%m-%d %H:%M:%S %Z')}.",
     ]
     if data.notes:
-        sections.insert(0, Section("What is missing", data.notes, {}, []))
+        sections.insert(0, Section("What is missing", [], {}, [], bullets=data.notes))
     title = f"ray-asd report: {experiment}"
     (out / "report.md").write_text(markdown(title, header, sections), encoding="utf-8")
     (out / "report.html").write_text(html_page(title, header, sections), encoding="utf-8")

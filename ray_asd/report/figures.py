@@ -41,7 +41,7 @@ def _grid(n: int, columns: int, width: float = 5.0, height: float = 3.8) -> tupl
     columns = max(1, min(columns, n))
     rows = math.ceil(n / columns)
     figure, axes = plt.subplots(
-        rows, columns, figsize=(width * columns, height * rows), squeeze=False
+        rows, columns, figsize=(max(7.0, width * columns), height * rows), squeeze=False
     )
     flat = list(axes.flat)
     for unused in flat[n:]:
@@ -155,7 +155,9 @@ def fidelity_scatter(items: pd.DataFrame, per_item: pd.DataFrame, medians: pd.Da
     """Per (task, student, strategy): each item's score vs its seed's (top) with a least
     squares line, and the dataset medians per (seed, iteration) (bottom)."""
     groups = list(items.groupby([*PANEL, "strategy"], sort=False))
-    figure, axes = plt.subplots(2, len(groups), figsize=(4.6 * len(groups), 8.2), squeeze=False)
+    figure, axes = plt.subplots(
+        2, len(groups), figsize=(max(7.0, 4.6 * len(groups)), 8.2), squeeze=False
+    )
     summary = medians.attrs.get("rho", {})
     for k, (key, group) in enumerate(groups):
         task, student, strategy = key
@@ -185,7 +187,7 @@ def fidelity_scatter(items: pd.DataFrame, per_item: pd.DataFrame, medians: pd.Da
         bottom.set_ylabel("median score of their items")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
-    figure.suptitle("Score fidelity: synthetic items vs the seeds they were written from")
+    figure.suptitle("Score fidelity:\nsynthetic items vs the seeds they were written from")
     figure.tight_layout()
     return figure
 
@@ -231,6 +233,8 @@ def ordering_curves(curve: pd.DataFrame) -> Figure:
         ax.set_ylabel("student accuracy on them")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    figure.suptitle("Ordering: cumulative accuracy of synthetic items by score vs shuffled")
+    figure.suptitle(
+        "Ordering: the student's cumulative accuracy on\nits synthetic items, by score vs shuffled"
+    )
     figure.tight_layout()
     return figure

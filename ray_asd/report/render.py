@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +19,7 @@ class Section:
     text: list[str]
     tables: dict[str, pd.DataFrame]
     figures: list[Path]
+    bullets: list[str] = field(default_factory=list)
 
 
 def ratio_text(ratio: float, reached: bool, bound: float) -> str:
@@ -63,6 +64,8 @@ def markdown(title: str, header: list[str], sections: list[Section]) -> str:
     for section in sections:
         parts += [f"## {section.title}", ""]
         parts += [line for text in section.text for line in (text, "")]
+        if section.bullets:
+            parts += [*(f"- {_cell(line)}" for line in section.bullets), ""]
         for caption, table in section.tables.items():
             parts += [f"**{caption}**", "", markdown_table(table), ""]
         parts += [f"![{figure.stem}]({figure.name})" for figure in section.figures]
@@ -74,8 +77,8 @@ STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em;
        color: #222; line-height: 1.45; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
-th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; border: 1px solid #eee; margin: 0.5em 0; }
 .note { color: #8a4b00; } caption { text-align: left; font-weight: 600; padding: 0.3em 0; }
 """
@@ -87,6 +90,9 @@ def html_page(title: str, header: list[str], sections: list[Section]) -> str:
     for section in sections:
         body.append(f"<h2>{html.escape(section.title)}</h2>")
         body += [f"<p>{html.escape(line)}</p>" for line in section.text]
+        if section.bullets:
+            items = "".join(f"<li>{html.escape(line)}</li>" for line in section.bullets)
+            body.append(f'<ul class="note">{items}</ul>')
         for caption, table in section.tables.items():
             body.append(_html_table(caption, table))
         for figure in section.figures:
@@ -106,8 +112,14 @@ def _html_table(caption: str, table: pd.DataFrame) -> str:
         return f"<p><b>{html.escape(caption)}</b>: none</p>"
     cells = table.astype(object).where(table.notna(), "–").map(_cell)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
     rows = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+        "<tr>"
+        + "".join(
+            ('<td class="num">' if num else "<td>") + f"{html.escape(v)}</td>"
+            for v, num in zip(row, numeric, strict=True)
+        )
+        + "</tr>"
         for row in cells.to_numpy().tolist()
     )
     return (

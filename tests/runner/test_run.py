@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 from ray.util.state import list_actors
@@ -219,6 +220,29 @@ def test_resume_without_an_experiment_fails_before_ray_work(
     assert "--resume: no experiment 'smoke'" in capsys.readouterr().err
 
 
+def test_report_on_the_smoke_run(
+    smoke: tuple[Outcome, Path], mlflow_server: str, tmp_path: Path
+) -> None:
+    """The runner scores each new item of a scored strategy for the report (in the trial's
+    process), logs the items, and `ray-asd report` reads it all back from the server."""
+    _, folder = smoke
+    for cell in CELLS:
+        generated = [i for i in items(folder, cell) if i["iteration"] >= 0 and i["accepted"]]
+        scored = [i for i in generated if "score" in i]
+        assert len(scored) == (len(generated) if cell.startswith("loss") else 0)
+        assert all(isinstance(i["student_correct"], bool) for i in scored)
+    out = tmp_path / "report"
+    assert main(["report", "smoke", "--tracking-uri", mlflow_server, "--out", str(out)]) == 0
+    fidelity = pd.read_csv(out / "fidelity.csv")
+    assert fidelity[["strategy", "items"]].values.tolist() == [["loss", 8]]
+    versus = pd.read_csv(out / "efficiency_n_synthetic_vs_random.csv")
+    assert versus[["strategy", "step", "x"]].values.tolist() == [["loss", 0, 8], ["loss", 1, 12]]
+    overall = pd.read_csv(out / "win_rates_overall.csv")
+    assert overall["strategy"].tolist() == ["loss", "random"]  # the grid's order
+    assert overall["cells"].tolist() == [2, 2]  # 2 budgets x 1 seed
+    assert "What is missing" not in (out / "report.md").read_text()
+
+
 def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
     ray_cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -234,3 +258,11 @@ def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
     out = capsys.readouterr().out
     assert "FAILED random-no-such-model-arith-seed0: " in out
     assert (tmp_path / "failing" / "trials" / "random-tiny-arith-seed0" / "final").is_dir()
+    # The report covers the finished trial and names the cell that never got a run.
+    capsys.readouterr()
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main(["report", "failing", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
+    assert (
+        "no run yet for strategy random, student no-such-model, task arith, seed 0"
+        in capsys.readouterr().out
+    )
