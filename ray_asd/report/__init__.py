@@ -62,6 +62,7 @@ def build_report(
         _win_rate_section(data, out),
         _fidelity_section(data, out),
         _ordering_section(data, out),
+        _trials_section(data),
     ]
     header = [
         f"Experiment {experiment} at {uri}: {len(data.runs)} trials "
@@ -247,6 +248,20 @@ def _ordering_section(data: ExperimentData, out: Path) -> Section:
         }
     )
     return Section("Ordering", text, {"ordering": summary}, files)
+
+
+def _trials_section(data: ExperimentData) -> Section:
+    """One row per trial: its status, how far it got and where it ended."""
+    last = data.curves.sort_values("step").groupby("run_id").tail(1).set_index("run_id")
+    table = data.runs[["cell", "status", "iterations", "last_step", "run_id"]].copy()
+    table["iterations logged"] = table["last_step"].fillna(-1).astype(int) + 1
+    for column in ("n_synthetic", "teacher_tokens"):
+        table[f"last {column}"] = table["run_id"].map(last[column]).round().astype("Int64")
+    table["last accuracy"] = table["run_id"].map(last["accuracy"])
+    table = table.drop(columns=["last_step"])
+    return Section(
+        "Trials", ["Every trial run read, with its last logged values."], {"trials": table}, []
+    )
 
 
 def _log_to_mlflow(data: ExperimentData, out: Path) -> str:

@@ -108,6 +108,8 @@ def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Pat
     assert "loss-tiny-arith-seed1: failed, 1 of 2 iterations logged" in markdown
     assert "an older run" in markdown and "random-tiny-arith-seed0" in markdown
     assert "No item scores for random, static" in markdown
+    assert "| loss-tiny-arith-seed1 | FAILED | 2 |" in markdown
+    assert "| 1 | 8 | 800 | 0.500 |" in markdown  # its last logged step: t = 0
     # The Figure 4 marker: loss is the best at the largest budget and random never gets there.
     assert "loss: random never gets there in its 12 items" in markdown
     assert "| arith | tiny | loss | 0 | 8 | 0.450 | 12 | 1.50x |" in markdown
