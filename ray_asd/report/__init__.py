@@ -26,6 +26,9 @@ from ray_asd.report.render import Section, html_page, markdown, ratio_text, spre
 
 __all__ = ["Report", "build_report"]
 
+# The names of the files a report writes (and removes from --out before writing again).
+GENERATED = ("curves", "efficiency_", "win_rates", "fidelity", "ordering", "report.")
+
 
 @dataclass(frozen=True)
 class Report:
@@ -54,6 +57,9 @@ def build_report(
         f"({len(analyses.scored_items(data.items))} with scores)"
     )
     out.mkdir(parents=True, exist_ok=True)
+    for stale in out.iterdir():  # an earlier report's files, which this one may not remake
+        if stale.is_file() and stale.name.startswith(GENERATED):
+            stale.unlink()
     mean = analyses.mean_curves(data.curves)
     sections = [
         _curves_section(data, mean, out),
@@ -78,8 +84,8 @@ def build_report(
     title = f"ray-asd report: {experiment}"
     (out / "report.md").write_text(markdown(title, header, sections), encoding="utf-8")
     (out / "report.html").write_text(html_page(title, header, sections), encoding="utf-8")
-    files = sorted(p for p in out.iterdir() if p.suffix in (".png", ".md", ".html", ".csv"))
-    run_id = _log_to_mlflow(data, out)
+    files = sorted(p for p in out.iterdir() if p.is_file() and p.name.startswith(GENERATED))
+    run_id = _log_to_mlflow(data, files)
     log(f"[report] wrote {len(files)} files to {out} in {time.perf_counter() - clock:.1f} s")
     log(f"[report] logged to MLflow run {run_id} ('report') of experiment {experiment}")
     for note in data.notes:
@@ -98,13 +104,16 @@ def _save(figure: plt.Figure, path: Path) -> Path:
 
 
 def _curves_section(data: ExperimentData, mean: pd.DataFrame, out: Path) -> Section:
+    if mean.empty:
+        return Section("Learning curves", ["No accuracy logged yet."], {}, [])
     markers = {}
     versus = analyses.efficiency(data.curves, "random")
-    if not versus.empty:
-        for key, panel in versus.groupby(PANEL, sort=False):
-            last = panel[panel["step"] == panel.groupby("strategy")["step"].transform("max")]
-            best = last.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
-            markers[key] = {**best.to_dict(), "text": _need_text(best)}
+    for key, panel in versus.groupby(PANEL, sort=False) if not versus.empty else []:
+        # The largest budget every strategy of the panel has reached (partial trials).
+        common = panel.groupby("strategy")["step"].max().min()
+        at = panel[panel["step"] == common]
+        best = at.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
+        markers[key] = {**best.to_dict(), "text": _need_text(best)}
     files = [
         _save(
             figures.learning_curves(mean, "n_synthetic", data.order, markers),
@@ -117,9 +126,10 @@ def _curves_section(data: ExperimentData, mean: pd.DataFrame, out: Path) -> Sect
     mean.to_csv(out / "curves.csv", index=False)
     text = [
         "Test accuracy after each phase (base model, warm-up, iterations), mean over seeds with "
-        "a ±1 std band; x is the mean over seeds at each step.",
+        "a ±1 std band; x is the mean over seeds at each step. A hollow marker: a step fewer "
+        "of the strategy's seeds have reached (running or failed trials).",
         *(
-            f"{task} · {student}, the best strategy at the largest budget "
+            f"{task} · {student}, the best strategy at the largest budget all have reached "
             f"({m['x']:.0f} items, accuracy {m['accuracy']:.3f}): {m['text']}."
             for (task, student), m in markers.items()
         ),
@@ -147,7 +157,7 @@ def _efficiency_section(data: ExperimentData, out: Path, x: str, unit: str) -> S
         if table.empty:
             continue
         table.to_csv(out / f"efficiency_{x}_vs_{baseline}.csv", index=False)
-        shown = table[[*PANEL, "strategy", "step", "x", "accuracy"]].copy()
+        shown = table[[*PANEL, "strategy", "step", "x", "accuracy", "seeds"]].copy()
         shown[f"{baseline} needs"] = [
             "–" if pd.isna(v) else ("never" if v == float("inf") else f"{v:.0f}")
             for v in table["baseline_x"]
@@ -160,7 +170,7 @@ def _efficiency_section(data: ExperimentData, out: Path, x: str, unit: str) -> S
                 spread_text(r.seed_median, r.seed_min, r.seed_max, r.seed_pairs)
                 for r in table.itertuples(index=False)
             ]
-        keys = [*PANEL, "strategy", "step", "x", "accuracy"]
+        keys = [*PANEL, "strategy", "step", "x", "accuracy", "seeds"]
         merged = shown if merged is None else merged.merge(shown, on=keys, how="outer")
     if merged is None:
         return Section(
@@ -206,7 +216,9 @@ def _fidelity_section(data: ExperimentData, out: Path) -> Section:
     text = [
         "Spearman's rho between the score of each synthetic item (the trial's scorer, the "
         "student that scored the seeds) and its seed's score when it was picked; dataset "
-        "level: medians per (seed, iteration). p: two-sided.",
+        "level: medians per (seed, iteration). p: two-sided, scipy's t approximation (rough "
+        "below ~10 pairs). The per-item rho pools iterations and seeds, whose students differ "
+        "(scores drift as the student learns): the per-iteration table holds each alone.",
     ]
     if unscored:
         text.append(
@@ -235,7 +247,9 @@ def _ordering_section(data: ExperimentData, out: Path) -> Section:
         "The student's accuracy on its synthetic items (its answer checked against the "
         "teacher's), taking the items highest score first vs in random order (exact "
         "hypergeometric mean and central 90%). A curve below random order means the scorer "
-        "finds the items the student gets wrong.",
+        "finds the items the student gets wrong. Items of all iterations and seeds are pooled, "
+        "each scored and answered by the student of its iteration. For llm2llm the score is "
+        "the student's wrongness itself, so its curve is ordered by construction.",
     ]
     if curve.empty:
         return Section("Ordering", [*text, "No scored items yet."], {}, [])
@@ -264,18 +278,19 @@ def _trials_section(data: ExperimentData) -> Section:
     )
 
 
-def _log_to_mlflow(data: ExperimentData, out: Path) -> str:
-    """Logs ``out`` to the experiment's "report" run (made on the first report, reused after,
-    so the experiment holds one report, the newest)."""
+def _log_to_mlflow(data: ExperimentData, files: list[Path]) -> str:
+    """Logs ``files`` to a new "report" run of the experiment; an earlier report's run is
+    deleted (MLflow cannot delete single artifacts), so the experiment shows the newest."""
     client = MlflowClient(data.uri)
-    found = client.search_runs([data.experiment_id], filter_string=f"tags.`{REPORT_TAG}` = 'true'")
-    if found:
-        run_id = found[0].info.run_id
-    else:
-        run_id = client.create_run(
-            data.experiment_id, run_name="report", tags={REPORT_TAG: "true"}
-        ).info.run_id
-    client.set_tag(run_id, "ray_asd.report_time", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-    client.log_artifacts(run_id, str(out))
+    earlier = client.search_runs(
+        [data.experiment_id], filter_string=f"tags.`{REPORT_TAG}` = 'true'"
+    )
+    for run in earlier:
+        client.delete_run(run.info.run_id)
+    run_id = client.create_run(
+        data.experiment_id, run_name="report", tags={REPORT_TAG: "true"}
+    ).info.run_id
+    for path in files:
+        client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")
     return run_id

@@ -10,7 +10,8 @@ Inputs (built from MLflow by `ray_asd.report.data`):
   same scorer, same student) and ``student_correct``.
 
 A budget is an iteration index t: every strategy of a (task, student, seed) cell has trained
-on the same number of items by then (the shared warm-up plus m per iteration).
+on the same number of items by then (the shared warm-up plus m per iteration) unless the
+teacher's items were rejected; curves are drawn against the items actually trained on.
 """
 
 from __future__ import annotations
@@ -67,67 +68,54 @@ def efficiency(curves: pd.DataFrame, baseline: str, x: str = "n_synthetic") -> p
 
     Computed on the seed-mean curves (``ratio``; ``reached`` False means the baseline never
     got there and ``ratio`` is then ``inf``, with ``bound`` = the baseline's largest ``x`` over
-    the strategy's: "> bound"), and per seed against the baseline's trial of the same seed
-    (``seed_median``, ``seed_min``, ``seed_max`` over seeds, ``inf`` where unreached;
-    ``seed_pairs`` seeds compared).
+    the strategy's: "> bound"; ``seeds``: the strategy's seeds at that step), and per seed
+    against the baseline's trial of the same seed (``seed_median``, ``seed_min``, ``seed_max``
+    over seeds, ``inf`` where unreached; ``seed_pairs`` seeds compared).
 
     Returns:
         One row per (task, student, strategy, step >= 0), strategies other than the baseline;
         empty when the baseline has no runs.
     """
-    mean = mean_curves(curves)
+    table = _ratios(mean_curves(curves), PANEL, baseline, x)
+    if table.empty:
+        return table
+    per_seed = _ratios(curves.dropna(subset=["accuracy"]), [*PANEL, "seed"], baseline, x)
+    spread = (
+        per_seed.groupby([*PANEL, "strategy", "step"], sort=False)["ratio"]
+        .agg(seed_median="median", seed_min="min", seed_max="max", seed_pairs="size")
+        .reset_index()
+    )
+    return table.merge(spread, on=[*PANEL, "strategy", "step"], how="left")
+
+
+def _ratios(curves: pd.DataFrame, keys: list[str], baseline: str, x: str) -> pd.DataFrame:
+    """Within each group of ``keys``: the baseline's curve against every other strategy's
+    points of the iterations (see :func:`efficiency`)."""
     rows = []
-    for key, panel in mean.groupby(PANEL, sort=False):
-        base = panel[panel["strategy"] == baseline].dropna(subset=[x])
+    for key, group in curves.dropna(subset=[x]).groupby(keys, sort=False):
+        base = group[group["strategy"] == baseline].sort_values("step")
         if base.empty:
             continue
         base_x, base_y = base[x].to_numpy(float), base["accuracy"].to_numpy(float)
-        others = panel[(panel["strategy"] != baseline) & (panel["step"] >= 0)]
+        others = group[(group["strategy"] != baseline) & (group["step"] >= 0)]
         for row in others.itertuples(index=False):
             used = float(getattr(row, x))
             needed = first_reach(base_x, base_y, row.accuracy)
             rows.append(
                 {
-                    **dict(zip(PANEL, key, strict=True)),
+                    **dict(zip(keys, key, strict=True)),
                     "strategy": row.strategy,
                     "step": row.step,
                     "x": used,
                     "accuracy": row.accuracy,
+                    "seeds": getattr(row, "seeds", 1),
                     "baseline_x": needed,
                     "ratio": needed / used if used > 0 else float("nan"),
                     "reached": bool(np.isfinite(needed)),
                     "bound": base_x.max() / used if used > 0 else float("nan"),
                 }
             )
-    table = pd.DataFrame(rows)
-    if table.empty:
-        return table
-    return table.merge(
-        _seed_spread(curves, baseline, x), on=[*PANEL, "strategy", "step"], how="left"
-    )
-
-
-def _seed_spread(curves: pd.DataFrame, baseline: str, x: str) -> pd.DataFrame:
-    """Per-seed efficiency ratios against the baseline's trial of the same seed, summarised."""
-    finite = curves.dropna(subset=["accuracy", x])
-    ratios = []
-    for (task, student, _), cell in finite.groupby([*PANEL, "seed"], sort=False):
-        base = cell[cell["strategy"] == baseline].sort_values("step")
-        if base.empty:
-            continue
-        base_x, base_y = base[x].to_numpy(float), base["accuracy"].to_numpy(float)
-        others = cell[(cell["strategy"] != baseline) & (cell["step"] >= 0)]
-        for row in others.itertuples(index=False):
-            used = float(getattr(row, x))
-            if used > 0:
-                needed = first_reach(base_x, base_y, row.accuracy)
-                ratios.append((task, student, row.strategy, row.step, needed / used))
-    table = pd.DataFrame(ratios, columns=[*PANEL, "strategy", "step", "ratio"])
-    return (
-        table.groupby([*PANEL, "strategy", "step"], sort=False)["ratio"]
-        .agg(seed_median="median", seed_min="min", seed_max="max", seed_pairs="size")
-        .reset_index()
-    )
+    return pd.DataFrame(rows)
 
 
 def win_rates(

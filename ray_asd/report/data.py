@@ -88,7 +88,7 @@ def _trial_runs(client: MlflowClient, experiment_id: str, notes: list[str]) -> l
         token = page.token
         if not token:
             break
-    trials: dict[str, Run] = {}
+    trials: dict[tuple[str, ...], Run] = {}  # by (strategy, student, task, seed)
     for run in runs:
         tags = run.data.tags
         if tags.get(REPORT_TAG):
@@ -98,11 +98,12 @@ def _trial_runs(client: MlflowClient, experiment_id: str, notes: list[str]) -> l
                 f"run {run.info.run_id} ({run.info.run_name}): not a ray-asd trial, skipped"
             )
             continue
-        cell = tags.get("ray_asd.cell", run.info.run_name)
+        cell = tuple(tags[axis] for axis in GRID_AXES)
         if cell in trials:
             notes.append(
-                f"{cell}: an older run {run.info.run_id} of the same cell is left out "
-                f"(the newest is {trials[cell].info.run_id})"
+                f"{tags.get('ray_asd.cell', run.info.run_name)}: an older run "
+                f"{run.info.run_id} of the same cell is left out (the newest is "
+                f"{trials[cell].info.run_id})"
             )
             continue
         trials[cell] = run
@@ -117,7 +118,6 @@ def _describe(run: Run) -> dict[str, object]:
         "status": run.info.status,
         **{axis: tags[axis] for axis in GRID_AXES},
         "iterations": int(params.get("budget.iterations", "0")),
-        "score_items": params.get("analysis.score_items", "false") == "true",
     }
 
 
@@ -151,7 +151,7 @@ def _items(client: MlflowClient, runs: list[Run], notes: list[str]) -> pd.DataFr
             try:
                 path = client.download_artifacts(run.info.run_id, "items.jsonl", folder)
             except (MlflowException, OSError):
-                notes.append(f"{run.data.tags['ray_asd.cell']}: no items.jsonl artifact yet")
+                notes.append(f"{run.info.run_name}: no items.jsonl artifact yet")
                 continue
             with Path(path).open(encoding="utf-8") as lines:
                 rows = [json.loads(line) for line in lines]

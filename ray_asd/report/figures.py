@@ -74,6 +74,8 @@ def learning_curves(
                 color=colour,
                 label=f"{name} ({seeds} seed{'s' if seeds != 1 else ''})",
             )
+            partial = line[line["seeds"] < seeds]  # steps not every seed has reached yet
+            ax.plot(partial[x], partial["accuracy"], "o", ms=7, mfc="white", color=colour)
             spread = line["accuracy_std"].fillna(0.0)
             if (spread > 0).any():
                 ax.fill_between(
@@ -155,13 +157,21 @@ def fidelity_scatter(items: pd.DataFrame, per_item: pd.DataFrame, medians: pd.Da
     """Per (task, student, strategy): each item's score vs its seed's (top) with a least
     squares line, and the dataset medians per (seed, iteration) (bottom)."""
     groups = list(items.groupby([*PANEL, "strategy"], sort=False))
+    columns = min(4, len(groups))
+    rows = math.ceil(len(groups) / columns)  # each group: a per-item and a medians panel
     figure, axes = plt.subplots(
-        2, len(groups), figsize=(max(7.0, 4.6 * len(groups)), 8.2), squeeze=False
+        2 * rows, columns, figsize=(max(7.0, 4.6 * columns), 8.2 * rows), squeeze=False
     )
+    for k in range(len(groups), rows * columns):  # the unused places of the last row
+        axes[2 * (k // columns)][k % columns].set_visible(False)
+        axes[2 * (k // columns) + 1][k % columns].set_visible(False)
     summary = medians.attrs.get("rho", {})
     for k, (key, group) in enumerate(groups):
         task, student, strategy = key
-        top, bottom = axes[0][k], axes[1][k]
+        top, bottom = (
+            axes[2 * (k // columns)][k % columns],
+            axes[2 * (k // columns) + 1][k % columns],
+        )
         x, y = group["seed_score"].to_numpy(float), group["score"].to_numpy(float)
         top.scatter(x, y, s=12, alpha=0.6)
         _fit_line(top, x, y)

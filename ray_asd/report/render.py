@@ -52,13 +52,23 @@ def markdown_table(table: pd.DataFrame) -> str:
     return "\n".join([header, rule, *rows])
 
 
-def _cell(value: object) -> str:
+def _text(value: object) -> str:
+    """A table cell's text: floats to 3 decimals (small ones, p-values, in 2 significant
+    digits), NaN and infinities as a dash."""
     if isinstance(value, float):
-        value = f"{value:.3f}" if np.isfinite(value) else "–"
-    return str(value).replace("|", "\\|").replace("\n", " ")
+        if not np.isfinite(value):
+            return "–"
+        return f"{value:.2g}" if 0 < abs(value) < 0.001 else f"{value:.3f}"
+    return str(value)
+
+
+def _cell(value: object) -> str:
+    """A Markdown table cell."""
+    return _text(value).replace("|", "\\|").replace("\n", " ")
 
 
 def markdown(title: str, header: list[str], sections: list[Section]) -> str:
+    """The report as Markdown, figures linked by file name (they sit next to it)."""
     parts = [f"# {title}", ""]
     parts += [line for text in header for line in (text, "")]
     for section in sections:
@@ -110,7 +120,7 @@ def html_page(title: str, header: list[str], sections: list[Section]) -> str:
 def _html_table(caption: str, table: pd.DataFrame) -> str:
     if table.empty:
         return f"<p><b>{html.escape(caption)}</b>: none</p>"
-    cells = table.astype(object).where(table.notna(), "–").map(_cell)
+    cells = table.astype(object).where(table.notna(), "–").map(_text)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
     rows = "".join(

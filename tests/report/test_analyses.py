@@ -79,7 +79,7 @@ def test_efficiency_per_seed_spread() -> None:
     #   0.6 never; loss t1 not logged (the trial failed).
     table = analyses.efficiency(example.curves(), "random").set_index(["strategy", "step"])
     assert table.loc[("loss", 0), ["seed_min", "seed_median", "seed_max"]].tolist() == [
-        1.25,
+        pytest.approx(1.25),
         INF,
         INF,
     ]
@@ -118,7 +118,8 @@ def test_efficiency_with_a_single_seed() -> None:
 
 
 def test_win_rates_count_ties_half_and_skip_missing_cells() -> None:
-    # Cells (t, seed): random .3 .5 .4 .4 / static .3 .4 .2 .6 / loss .4 .6 .5 (t1 seed 1 missing).
+    # Cells (seed 0: t0, t1; seed 1: t0, t1): random .3 .5 .4 .4 / static .3 .4 .2 .6 /
+    # loss .4 .6 .5 (t1 of seed 1 missing).
     matrix, overall = analyses.win_rates(example.curves(), ["random", "static", "loss"])
     assert matrix.loc["random", "static"] == pytest.approx(2.5 / 4)  # tie, win, win, loss
     assert matrix.loc["static", "random"] == pytest.approx(1.5 / 4)
@@ -220,3 +221,18 @@ def test_ordering_breaks_score_ties_by_item_id() -> None:
         }
     )
     assert analyses.ordering(items)["ordered"].tolist() == pytest.approx([0, 0.5, 2 / 3])
+
+
+def test_each_task_and_student_is_its_own_panel() -> None:
+    # A second student whose random trials are better: loss at t=0 (0.45) is matched by its
+    # random mean curve (0.1, 0.2, 0.45, ...) at 8 items exactly -> 1.0x, while the first
+    # student's panel keeps 1.5x.
+    first = example.curves()
+    second = first.assign(student="other")
+    second.loc[(second["strategy"] == "random") & (second["step"] == 0), "accuracy"] = 0.45
+    table = analyses.efficiency(pd.concat([first, second]), "random")
+    table = table.set_index(["student", "strategy", "step"])
+    assert table.loc[("tiny", "loss", 0), "ratio"] == pytest.approx(1.5)
+    assert table.loc[("other", "loss", 0), "ratio"] == pytest.approx(1.0)
+    _, overall = analyses.win_rates(pd.concat([first, second]))
+    assert overall.set_index("strategy")["cells"].tolist() == [14, 14, 12]

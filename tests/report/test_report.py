@@ -112,8 +112,9 @@ def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Pat
     assert "| 1 | 8 | 800 | 0.500 |" in markdown  # its last logged step: t = 0
     # The Figure 4 marker: loss is the best at the largest budget and random never gets there.
     assert "loss: random never gets there in its 12 items" in markdown
-    assert "| arith | tiny | loss | 0 | 8 | 0.450 | 12 | 1.50x |" in markdown
-    assert "| arith | tiny | loss | 1 | 12 | 0.600 | never | > 1.00x |" in markdown
+    assert "| arith | tiny | loss | 0 | 8 | 0.450 | 2 | 12 | 1.50x |" in markdown
+    # loss t = 1: one seed only (seed 1 failed before it).
+    assert "| arith | tiny | loss | 1 | 12 | 0.600 | 1 | never | > 1.00x |" in markdown
     assert "1.25x [1.25x, never] (2 seeds)" not in markdown  # the median of (1.25, never)
     assert "never [1.25x, never] (2 seeds)" in markdown
 
@@ -135,7 +136,8 @@ def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Pat
 def test_the_report_is_logged_to_one_report_run(store: str, tmp_path: Path) -> None:
     uri, name = store.split()
     assert report(store, tmp_path / "first") == 0
-    assert report(store, tmp_path / "second") == 0  # the report run is not read as a trial
+    assert report(store, tmp_path / "second") == 0
+    assert "not a ray-asd trial" not in (tmp_path / "second" / "report.md").read_text()
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(name)
     runs = client.search_runs(
@@ -170,3 +172,18 @@ def test_without_a_store_it_asks_for_the_uri(tmp_path: Path, monkeypatch, capsys
     assert main(["report", "quickstart"]) == 2
     assert "--tracking-uri" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists()  # no empty store made on the way
+
+
+def test_a_trial_with_nothing_logged_yet(tmp_path: Path, capsys) -> None:
+    uri = default_uri(tmp_path)
+    experiment_id = prepare_experiment(uri, "fresh", tmp_path)
+    tags = {"strategy": "loss", "student": "tiny", "task": "arith", "seed": "0"}
+    TrialRun.start(uri, experiment_id, "loss-tiny-arith-seed0", tags, {"budget": {"iterations": 3}})
+    out = tmp_path / "report"
+    assert main(["report", "fresh", "--tracking-uri", uri, "--out", str(out)]) == 0
+    markdown = (out / "report.md").read_text()
+    assert "No accuracy logged yet." in markdown
+    assert "loss-tiny-arith-seed0: running (or its driver stopped), 0 of 3 iterations logged" in (
+        markdown
+    )
+    assert "loss-tiny-arith-seed0: no items.jsonl artifact yet" in markdown
