@@ -20,9 +20,8 @@ one makes, and never repeats a finished iteration's teacher calls.
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +30,13 @@ import pandas as pd
 
 from ray_asd.config import TrialConfig
 from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
+from ray_asd.metrics import accumulate, format_row, generation_metrics, score_stats
 from ray_asd.raters import RATER_COLUMNS, RatingCost
 from ray_asd.state import (
     TrialState,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
-    teacher_tokens,
 )
 from ray_asd.strategies import Strategy, scalar_scores
 from ray_asd.strategies.selectors import Uniform
@@ -146,7 +145,7 @@ def run_trial(
                 raise ValueError(f"strategy {parts.strategy.name!r} needs raters; none given")
             parts.log(f"[trial] t={t}: rating the student's answers ({', '.join(needed)})")
             scored, rating = parts.rate(scored, needed, state.memo, state.rng)
-            _accumulate(state.rating, rating)
+            accumulate(state.rating, rating)
         timings["rate"] = _lap(clock) - timings["answer"]
         if rating.tokens and budget is not None and state.teacher_tokens >= budget:
             # The rating calls spent the rest: record what they cost, without generating,
@@ -157,7 +156,7 @@ def run_trial(
                     **{k: state.metrics[-1][k] for k in ("n_synthetic", "accuracy")},
                     "phase": "stopped",
                     "iteration": t,
-                    **_generation_metrics([], state.items, state.rating, rating),
+                    **generation_metrics([], state.items, state.rating, rating),
                     **{f"seconds_{phase}": seconds for phase, seconds in timings.items()},
                 }
             )
@@ -208,11 +207,11 @@ def run_trial(
         # The strategy's own cost this iteration: answering, rating, scoring and selecting.
         row["selection_seconds"] = timings["answer"] + timings["rate"] + timings["select"]
         row.update(
-            _generation_metrics(new, state.items, state.rating, rating),
+            generation_metrics(new, state.items, state.rating, rating),
             **{f"train_{k}": v for k, v in train_stats.items()},
         )
         if needed:
-            row.update(_score_stats(scalar_scores(scores), scored))
+            row.update(score_stats(scalar_scores(scores), scored))
         if analysis.calls:
             row.update(analysis_tokens_phase=analysis.tokens, analysis_calls_phase=analysis.calls)
         state.metrics.append(row)
@@ -348,7 +347,7 @@ def warm_up(
     stats = _train(parts, accepted, -1)
     row = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, phase="warmup")
     row.update(
-        _generation_metrics(new, state.items, state.rating, RatingCost()),
+        generation_metrics(new, state.items, state.rating, RatingCost()),
         **{f"train_{k}": v for k, v in stats.items()},
     )
     state.metrics.append(row)
@@ -385,67 +384,5 @@ def _evaluate(
     return row
 
 
-def _accumulate(totals: dict[str, int], cost: RatingCost) -> None:
-    for key, value in asdict(cost).items():
-        totals[key] = totals.get(key, 0) + value
-
-
-def _generation_metrics(
-    new: list[dict[str, Any]],
-    items: list[dict[str, Any]],
-    rating: dict[str, int],
-    rating_phase: RatingCost,
-) -> dict[str, Any]:
-    """Items and teacher compute: cumulative over the trial (curves are drawn against teacher
-    tokens) and this phase's. Teacher tokens are generation plus rating calls (a judge's or
-    lion's referee's, charged as teacher compute: DESIGN section 2)."""
-    reasons = Counter(item["reject_reason"] for item in new if not item["accepted"])
-    rating_tokens = rating.get("prompt_tokens", 0) + rating.get("completion_tokens", 0)
-    return {
-        "n_new": sum(item["accepted"] for item in new),
-        "n_rejected": sum(reasons.values()),
-        **{f"rejected_{reason}": reasons.get(str(reason), 0) for reason in RejectReason},
-        "teacher_prompt_tokens": sum(item["prompt_tokens"] for item in items)
-        + rating.get("prompt_tokens", 0),
-        "teacher_completion_tokens": sum(item["completion_tokens"] for item in items)
-        + rating.get("completion_tokens", 0),
-        "teacher_tokens": teacher_tokens(items) + rating_tokens,
-        "teacher_tokens_phase": teacher_tokens(new) + rating_phase.tokens,
-        "generation_tokens": teacher_tokens(items),
-        "generation_tokens_phase": teacher_tokens(new),
-        "rating_tokens": rating_tokens,
-        "rating_tokens_phase": rating_phase.tokens,
-        "rating_calls_phase": rating_phase.calls,
-        "rating_unrated_phase": rating_phase.unrated,
-        **{
-            f"teacher_{counter}": sum(item.get(f"teacher_{counter}", 0) for item in items)
-            + rating.get(counter, 0)
-            for counter in ("calls", "cached", "retries")
-        },
-        "teacher_failed": sum(item.get("teacher_error") is not None for item in items)
-        + rating.get("failed", 0),
-    }
-
-
-def _score_stats(scores: np.ndarray, scored: pd.DataFrame) -> dict[str, float]:
-    return {
-        "score_mean": float(scores.mean()),
-        "score_std": float(scores.std()),
-        "seed_accuracy": float(scored["correct"].mean()),
-    }
-
-
 def _lap(start: float) -> float:
     return time.perf_counter() - start
-
-
-def format_row(row: dict[str, Any]) -> str:
-    """One line of the per-iteration table printed during a trial."""
-    seconds = sum(v for k, v in row.items() if k.startswith("seconds_"))
-    return (
-        f"[trial] t={row['iteration']:>2}  items={row['n_synthetic']:>4}  "
-        f"new={row.get('n_new', 0):>3}  "
-        f"rejected={row.get('n_rejected', 0):>3}  teacher_tokens="
-        f"{row.get('teacher_tokens', 0):>7}  "
-        f"accuracy={row['accuracy']:.3f}  seconds={seconds:.1f}"
-    )
