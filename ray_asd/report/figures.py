@@ -242,7 +242,7 @@ def ordering_curves(curve: pd.DataFrame) -> Figure:
         ax.set_xlabel("share of items taken")
         ax.set_ylabel("student accuracy on them")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
+        ax.legend(fontsize=7, loc="best")
     figure.suptitle(
         "Ordering: the student's cumulative accuracy on\nits synthetic items, by score vs shuffled"
     )
