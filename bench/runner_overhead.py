@@ -35,9 +35,12 @@ def main() -> None:
     shared: dict[str, float] = {}  # warm-up key -> model seconds of its steps < 0
     own = 0.0
     print(f"{'trial':40} {'accuracy':>8} " + " ".join(f"{p[8:]:>15}" for p in MODEL_PHASES))
-    for run in sorted(
-        client.search_runs([experiment.experiment_id]), key=lambda r: r.info.run_name
-    ):
+    trials = [
+        run
+        for run in client.search_runs([experiment.experiment_id])
+        if not run.data.tags.get("ray_asd.report")  # `ray-asd report`'s run is not a trial
+    ]
+    for run in sorted(trials, key=lambda r: r.info.run_name):
         histories = {p: client.get_metric_history(run.info.run_id, p) for p in MODEL_PHASES}
         warmup = sum(m.value for h in histories.values() for m in h if m.step < 0)
         # The run that computed the shared warm-up logged its scoring time; copies log 0.
