@@ -147,9 +147,11 @@ def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
     def kill_the_trial_inside_iteration_1() -> None:
         first = folder / "trials" / cell / "checkpoints" / "iter_000" / "state.json"
         wait_for(first.is_file)
+        # Found now, while iteration 1's answering pass keeps the trial busy: the state API is
+        # slow, and the kill must land between the teacher's answers and the trial's end.
+        (trial,) = alive_trials()
         served = len(served_keys(tmp_path))
         wait_for(lambda: len(served_keys(tmp_path)) > served)  # the teacher served iteration 1
-        (trial,) = alive_trials()
         os.kill(trial.pid, signal.SIGKILL)
         killed.append(trial.pid)
 
