@@ -61,10 +61,17 @@ def build_report(
         if stale.is_file() and stale.name.startswith(GENERATED):
             stale.unlink()
     mean = analyses.mean_curves(data.curves)
+    # Against each baseline, in items and in teacher tokens: computed once, read twice.
+    versus = {
+        x: {baseline: analyses.efficiency(data.curves, baseline, x) for baseline in BASELINES}
+        for x in ("n_synthetic", "teacher_tokens")
+    }
     sections = [
-        _curves_section(data, mean, out),
-        _efficiency_section(data, out, "n_synthetic", "items"),
-        _efficiency_section(data, out, "teacher_tokens", "teacher tokens"),
+        _curves_section(data, mean, versus["n_synthetic"]["random"], out),
+        _efficiency_section(data, out, versus["n_synthetic"], "n_synthetic", "items"),
+        _efficiency_section(
+            data, out, versus["teacher_tokens"], "teacher_tokens", "teacher tokens"
+        ),
         _win_rate_section(data, out),
         _fidelity_section(data, out),
         _ordering_section(data, out),
@@ -103,11 +110,13 @@ def _save(figure: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _curves_section(data: ExperimentData, mean: pd.DataFrame, out: Path) -> Section:
+def _curves_section(
+    data: ExperimentData, mean: pd.DataFrame, versus: pd.DataFrame, out: Path
+) -> Section:
+    """The curves, with the Figure 4 marker from ``versus`` (efficiency in items vs random)."""
     if mean.empty:
         return Section("Learning curves", ["No accuracy logged yet."], {}, [])
     markers = {}
-    versus = analyses.efficiency(data.curves, "random")
     for key, panel in versus.groupby(PANEL, sort=False) if not versus.empty else []:
         # The largest budget every strategy of the panel has reached (partial trials).
         common = panel.groupby("strategy")["step"].max().min()
@@ -150,10 +159,11 @@ def _need_text(row: pd.Series) -> str:
     )
 
 
-def _efficiency_section(data: ExperimentData, out: Path, x: str, unit: str) -> Section:
+def _efficiency_section(
+    data: ExperimentData, out: Path, tables: dict[str, pd.DataFrame], x: str, unit: str
+) -> Section:
     merged = None
-    for baseline in BASELINES:
-        table = analyses.efficiency(data.curves, baseline, x)
+    for baseline, table in tables.items():
         if table.empty:
             continue
         table.to_csv(out / f"efficiency_{x}_vs_{baseline}.csv", index=False)
