@@ -1,13 +1,16 @@
-"""Student scoring throughput: the runner's Ray Data actor pool vs a plain batched loop vs a
-naive per-example loop, and the achieved FLOP/s against a measured matmul roofline.
+"""Student scoring throughput: the runner's scoring actors vs a Ray Data pass vs a plain
+batched loop vs a naive per-example loop, and the achieved FLOP/s against a matmul roofline.
 
 Scoring is the loss family's answer pass (`ray_asd.trial.answer_table`): the student answers
 each seed greedily and the mean token NLL of its answer comes from the same generation. The
 same N built-in arithmetic seeds go to:
 
-- ``ray data``: the runner's `RayDataAnswers` (one scoring actor, as the quickstart; each pass
-  starts its actor and loads the model, as a trial's pass does), also split into the model
-  time inside the actor and the rest (Ray Data overhead);
+- ``actors``: the runner's `PoolAnswers` (one scoring actor, as the quickstart, started and
+  loaded once, in the warm-up, as once per trial), also split into the model time inside the
+  actor and the rest (the pool's overhead: transfers, batching);
+- ``ray data``: one Ray Data ``map_batches`` over the same scorer on a one-actor pool, how the
+  runner scored before (Ray Data's actor pool lives for one execution: each pass starts a
+  worker process, imports torch/transformers/peft and loads the model);
 - ``plain loop``: `answer_table` in this process, batched and length-sorted (the student's
   ``batch_size``);
 - ``naive loop``: `answer_table` on one row at a time (on the first ``--naive-max`` rows).
@@ -19,7 +22,7 @@ lengths), against the median FLOP/s of a square matmul in the student's dtype on
 threads (the roofline).
 
     python bench/scoring.py                      # SmolLM2-135M, N 32 64 128, 3 repeats: ~10 min
-    python bench/scoring.py --quick              # N 16 32, 2 repeats: ~3 min
+    python bench/scoring.py --quick              # N 16 32, 2 repeats: ~4 min
 """
 
 from __future__ import annotations
@@ -35,13 +38,37 @@ from pathlib import Path
 import pandas as pd
 import ray
 import torch
+from table import print_table, throughput_rows
 
 from ray_asd.config import load_config
 from ray_asd.experiment import ScoringResources
-from ray_asd.runner.scoring import RayDataAnswers
+from ray_asd.runner.scoring import MODEL_SECONDS, ActorSlot, PoolAnswers, StudentScorer
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
 from ray_asd.trial import answer_table
+
+
+class PerPassScorer(StudentScorer):
+    """The runner's scorer as a Ray Data callable class (one batch per call)."""
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        return self.score(batch, ()).drop(columns=[MODEL_SECONDS])
+
+
+def ray_data_pass(table: pd.DataFrame, arguments: dict[str, object], cpus: int) -> pd.DataFrame:
+    """One Ray Data execution over ``table`` on a fresh one-actor pool (the base model)."""
+    return (
+        ray.data.from_pandas(table)
+        .map_batches(
+            PerPassScorer,
+            fn_constructor_kwargs=arguments,
+            compute=ray.data.ActorPoolStrategy(size=1),
+            num_cpus=cpus,
+            batch_size=len(table),
+            batch_format="pandas",
+        )
+        .to_pandas()
+    )
 
 
 def roofline(dtype: torch.dtype, size: int = 1024, repeats: int = 5) -> float:
@@ -67,13 +94,14 @@ def main() -> None:
     parser.add_argument("--model", default="embedded:smollm2-135m")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32, 64, 128])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--naive-max", type=int, default=64, help="rows for the naive loop")
+    parser.add_argument("--naive-max", type=int, default=16, help="rows for the naive loop")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="N 16 32, 2 repeats")
     args = parser.parse_args()
     if args.quick:
         args.sizes, args.repeats = [16, 32], 2
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    ray.data.DataContext.get_current().enable_progress_bars = False
     torch.set_num_threads(args.threads)
     config = load_config(
         None, [f"student.model={args.model}", "student.max_new_tokens=64", "task.name=arith"]
@@ -90,19 +118,25 @@ def main() -> None:
         f"{peak / 1e9:.1f} GFLOP/s"
     )
 
-    ray.init(num_cpus=args.threads, include_dashboard=False, log_to_driver=False)
-    resources = ScoringResources(actors=1, cpus=args.threads, batch_size=max(args.sizes))
+    # The runner's actor lives through the Ray Data passes: one logical CPU each, both using
+    # all --threads threads when they compute (one at a time, as in a trial).
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    resources = ScoringResources(actors=1, cpus=1, batch_size=max(args.sizes))
     with tempfile.TemporaryDirectory() as folder:
-        pool = RayDataAnswers(config, student, Path(folder), resources, None, args.threads)
+        pool = PoolAnswers(
+            config, student, Path(folder), resources, ActorSlot(), None, args.threads
+        )
+        arguments = {"config": config, "cache_dir": None, "threads": args.threads}
         methods: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-            "ray data": lambda table: pool(table, ()),
+            "actors": lambda table: pool(table, ()),
+            "ray data": lambda table: ray_data_pass(table, arguments, cpus=1),
             "plain loop": lambda table: answer_table(config, task, student, table),
             "naive loop": lambda table: pd.concat(
                 [answer_table(config, task, student, table.iloc[[i]]) for i in range(len(table))]
             ),
         }
         small = seeds.head(min(args.sizes))
-        for run in methods.values():  # warm-up: first-call allocations, the actor image
+        for run in methods.values():  # warm-up: first-call allocations, the actor's start
             run(small)
         seconds: dict[tuple[str, int], list[float]] = {}
         tokens: dict[tuple[str, int], int] = {}
@@ -117,30 +151,30 @@ def main() -> None:
                     prompts = [task.prompt(q) for q in table["question"]]
                     prompt_tokens = sum(len(student.tokenizer(p)["input_ids"]) for p in prompts)
                     tokens[(name, n)] = prompt_tokens + int(answered["answer_tokens"].sum())
-                    if name == "ray data":
+                    if name == "actors":
                         model_seconds.setdefault(n, []).append(pool.model_seconds - before)
                     print(f"  repeat {repeat} N={n:<4} {name:11} {took:7.2f} s")
+        pool.close()
     ray.shutdown()
 
-    print()
-    header = f"{'method':11} {'N':>5} {'rows':>5} {'median s':>9} {'tok/s':>8}"
-    print(header + f" {'vs plain':>9} {'GFLOP/s':>8} {'of roofline':>11}")
+    # Sizes in the order given, methods in the order run (dict order of the rounds).
+    ordered = {key: seconds[key] for n in args.sizes for key in seconds if key[1] == n}
+    repeated = {key: [tokens[key]] * len(times) for key, times in ordered.items()}
+    rows = throughput_rows(ordered, repeated, "plain loop")
+    for row in rows:
+        flops = 2 * params * float(row["tok/s"])
+        naive = row["method"] == "naive loop"
+        row["rows"] = min(int(row["size"]), args.naive_max) if naive else row["size"]
+        row["GFLOP/s"] = flops / 1e9
+        row["of roofline"] = f"{flops / peak:.1%}"
+    print(f"\nsize = N seeds (rows: those the method answered); roofline {peak / 1e9:.0f} GFLOP/s")
+    print_table(rows)
     for n in args.sizes:
-        plain = tokens[("plain loop", n)] / statistics.median(seconds[("plain loop", n)])
-        for name in methods:
-            rows = min(n, args.naive_max) if name == "naive loop" else n
-            median = statistics.median(seconds[(name, n)])
-            rate = tokens[(name, n)] / median
-            flops = 2 * params * rate
-            print(
-                f"{name:11} {n:>5} {rows:>5} {median:>9.2f} {rate:>8.1f} {rate / plain:>8.2f}x "
-                f"{flops / 1e9:>8.2f} {flops / peak:>10.1%}"
-            )
         inside = statistics.median(model_seconds[n])
-        whole = statistics.median(seconds[("ray data", n)])
+        whole = statistics.median(seconds[("actors", n)])
         print(
-            f"{'':11} {n:>5} ray data: {inside:.2f} s model time in the actor, "
-            f"{whole - inside:.2f} s Ray Data overhead (actor start, model load, transfers)"
+            f"N={n}: actors {inside:.2f} s model time in the actor, {whole - inside:.2f} s "
+            "overhead (adapter check, batching, transfers)"
         )
 
 

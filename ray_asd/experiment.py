@@ -45,12 +45,13 @@ class TrialResources(Section):
 
 
 class ScoringResources(Section):
-    """The Ray Data actor pool that answers and scores seeds and test items for a trial."""
+    """The actors that answer and score seeds and test items for a trial (they live as long as
+    the trial, each with the student loaded)."""
 
     actors: int = Field(1, ge=1, description="actors per trial, each with the student loaded")
     cpus: float = Field(1.0, ge=0, description="per actor")
     gpus: float = Field(0.0, ge=0, description="per actor")
-    batch_size: int = Field(64, ge=1, description="rows per Ray Data batch sent to an actor")
+    batch_size: int = Field(64, ge=1, description="most rows per batch sent to an actor")
 
 
 class TeacherResources(Section):

@@ -67,7 +67,7 @@ class TrialParts:
     load_student: Callable[[Path | None], None]  # None: back to the base model
     rate: Rate | None = None  # for strategies that read rater columns
     # Answers to the few new items scored for the report (`score_items`); by default
-    # student_answers (the runner answers them in the trial's process, skipping a Ray Data pass).
+    # student_answers (the runner answers them in the trial's process, skipping its scoring actors).
     item_answers: StudentAnswers | None = None
     log: Callable[[str], None] = print
     # Called after every checkpoint with its folder and the metrics rows it adds (the runner

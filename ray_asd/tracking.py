@@ -134,6 +134,12 @@ class TrialRun:
                 self.client.log_batch(self.run_id, metrics=metrics[i : i + BATCH])
             self.logged_steps.add(step)
 
+    def log_summary(self, values: dict[str, float]) -> None:
+        """Metrics of the whole trial (no step of their own: logged at step 0)."""
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(value), now, 0) for key, value in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
     def tag(self, key: str, value: str) -> None:
         self.client.log_batch(self.run_id, tags=[RunTag(key, value)])
 

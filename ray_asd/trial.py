@@ -1,6 +1,6 @@
 """One trial in-process: build the student, teacher and strategy from a config, run the loop.
 
-This is `ray-asd trial CONFIG`; the Ray runner builds the same TrialParts with Ray Data and a
+This is `ray-asd trial CONFIG`; the Ray runner builds the same TrialParts with scoring actors and a
 shared teacher pool instead.
 """
 
@@ -68,7 +68,7 @@ def build_raters(
         config: the trial config (``reward``, ``judge``).
         task: the trial's task.
         teacher: the trial's teacher (``lion`` asks it to answer seeds).
-        reward: the reward model (the runner's Ray Data actors); by default loaded here.
+        reward: the reward model (the runner's scoring actors); by default loaded here.
         judge_backend: the judge's backend (the runner's judge pool); by default one built
             here from ``judge.llm``, else the teacher's own LLM.
         cache_dir: where embedded and tiny models are materialised.
@@ -194,7 +194,7 @@ def answer_table(
 ) -> pd.DataFrame:
     """The student's answers to a table's questions: the rows plus ``student_answer``,
     ``answer_tokens``, ``answer_nll``, ``correct`` and each further score named in
-    ``columns`` (``reference_nll``, ``grad_embedding``). In-process here, on Ray Data actors
+    ``columns`` (``reference_nll``, ``grad_embedding``). In-process here, on scoring actors
     in the runner."""
     how = config.loss_normalisation
     prompts = [task.prompt(q) for q in table["question"]]

@@ -112,11 +112,7 @@ def run_experiment(
 
     # Tune warns when checkpoints come faster than every 5 s, which small trials do by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, namespace=NAMESPACE, runtime_env=_runtime_env())
-        except ConnectionError as error:
-            raise ConfigError(f"--address {address}: no Ray cluster there ({error})") from None
+    connect(address)
 
     uri = config.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(folder.parent)
     mlflow_experiment = config.tracking.experiment or config.name
@@ -288,6 +284,17 @@ def _format_pool(stats: dict[str, int], role: str) -> str:
     )
 
 
+def connect(address: str | None = None) -> None:
+    """Starts a local Ray instance, or joins the cluster at ``address``; a no-op when this
+    process is connected already (a caller that times or configures Ray itself)."""
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, namespace=NAMESPACE, runtime_env=_runtime_env())
+    except ConnectionError as error:
+        raise ConfigError(f"--address {address}: no Ray cluster there ({error})") from None
+
+
 def _runtime_env() -> dict[str, Any]:
     """Environment for every Ray process of the run, as the driver has it; under `ray job
     submit` the job's own runtime env wins (Ray refuses a key set twice)."""
@@ -345,7 +352,7 @@ def _fitting_trials(
     resources: ResourcesConfig, pools: dict[str, float], cluster: dict[str, float]
 ) -> int:
     """How many trials fit at once (may be < 1): each holds its own CPUs/GPUs plus its
-    scoring actors', which Ray Data places outside the trial's placement group; the teacher
+    scoring actors', which live outside the trial's placement group (`scoring.py`); the teacher
     and judge pools (``pools``: what they hold in all) come first."""
     scoring, trial = resources.scoring, resources.trial
     fits = []

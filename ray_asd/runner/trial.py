@@ -1,9 +1,10 @@
 """One grid cell as a Ray Tune function trial: the loop of `ray_asd.loop` with Ray parts.
 
-The student trains in the trial's process; its answering and scoring go through Ray Data
-(`scoring.py`); the teacher is the experiment's shared pool (`teacher_pool.py`). After every
-checkpoint the trial logs the new metrics rows to MLflow and reports the checkpoint to Tune,
-which restores the trial from it when the trial fails and is retried.
+The student trains in the trial's process; its answering and scoring go to scoring actors
+that live as long as the trial (`scoring.py`); the teacher is the experiment's shared pool
+(`teacher_pool.py`). After every checkpoint the trial logs the new metrics rows to MLflow and
+reports the checkpoint to Tune, which restores the trial from it when the trial fails and is
+retried.
 
 Every strategy of a (task, student, seed) cell starts from the same base evaluation and
 warm-up (DESIGN section 2); the first trial of the cell computes it under a file lock and
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +27,7 @@ from ray import tune
 
 from ray_asd.experiment import Cell, ResourcesConfig
 from ray_asd.loop import TrialParts, begin_trial, run_trial
-from ray_asd.runner.scoring import RayDataAnswers, RayDataReward
+from ray_asd.runner.scoring import ActorSlot, PoolAnswers, PoolReward
 from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.student import Student
@@ -56,6 +58,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     """The Tune trainable: runs (or continues) the trial of cell ``params["cell"]``."""
     import torch
 
+    began = time.perf_counter()
     cell = setup.cells[params["cell"]]
     config, out = cell.config, setup.folder / "trials" / cell.name
     resources = setup.resources
@@ -69,23 +72,29 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
         autocast=config.student.autocast,
         trust_remote_code=config.student.trust_remote_code,
     )
-    answers = RayDataAnswers(
+    # The runner's own time, outside the loop's phases: logged once the trial ends
+    # (bench/overhead.py); MLflow logging and Tune reports are summed over checkpoints.
+    overhead = {"student_load": time.perf_counter() - began, "mlflow": 0.0, "tune_report": 0.0}
+    slot = ActorSlot()
+    answers = PoolAnswers(
         config,
         student,
         out / "adapters",
         resources.scoring,
+        slot,
         setup.cache_dir,
         resources.torch_threads,
     )
     callables = student_parts(config, task, student)
-    # The few new items scored for the report are answered here: cheaper than a Ray Data pass.
+    # The few new items scored for the report are answered here: cheaper than a round trip
+    # through the actors.
     callables["item_answers"] = callables["student_answers"]
     callables["student_answers"] = answers
     for name in ("train", "load_student"):  # the weights change: actors need the new adapter
         callables[name] = _then(callables[name], answers.changed)
     teacher = build_teacher(config.teacher, setup.cache_dir, completions=setup.teacher)
-    reward = RayDataReward(
-        config.reward, resources.scoring, setup.cache_dir, resources.torch_threads
+    reward = PoolReward(
+        config.reward, resources.scoring, slot, setup.cache_dir, resources.torch_threads
     )
     parts = TrialParts(
         task=task,
@@ -103,32 +112,45 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
         **callables,
     )
 
-    start, from_tune = _restart_point(out)
-    run = _trial_run(setup, cell, out, start)
-    if start is None:
-        start = _shared_start(setup, cell, parts, pool, test, out)
-    latest, scored = [start], [0.0]
+    try:  # the actors hold CPUs/GPUs that the next trial needs: released however it ends
+        start, from_tune = _restart_point(out)
+        run = _trial_run(setup, cell, out, start)
+        if start is None:
+            start = _shared_start(setup, cell, parts, pool, test, out)
+        latest, scored = [start], [0.0]
 
-    def checkpointed(folder: Path, rows: list[dict[str, Any]]) -> None:
-        latest[0] = folder
-        _write_json(folder / RUN_FILE, {"run_id": run.run_id})
-        # Model time inside the scoring actors since the last report: the rest of the
-        # answering phases' seconds is Ray Data overhead.
-        rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
-        scored[0] = answers.model_seconds
-        run.log_rows(rows)
-        run.log_artifact(folder / "items.jsonl")  # so that a report on a running trial has them
-        metrics = {k: v for k, v in rows[-1].items() if isinstance(v, int | float | str)}
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+        def checkpointed(folder: Path, rows: list[dict[str, Any]]) -> None:
+            latest[0] = folder
+            _write_json(folder / RUN_FILE, {"run_id": run.run_id})
+            # Model time inside the scoring actors since the last report: the rest of the
+            # answering phases' seconds is the pool's overhead.
+            rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
+            scored[0] = answers.model_seconds
+            clock = time.perf_counter()
+            run.log_rows(rows)
+            run.log_artifact(folder / "items.jsonl")  # so that a report on a running trial has them
+            logged = time.perf_counter()
+            overhead["mlflow"] += logged - clock
+            metrics = {k: v for k, v in rows[-1].items() if isinstance(v, int | float | str)}
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(folder)))
+            overhead["tune_report"] += time.perf_counter() - logged
 
-    parts.checkpointed = checkpointed
-    metrics_so_far = load_checkpoint(start).metrics
-    if from_tune:
-        run.log_rows(metrics_so_far)  # what a killed attempt computed but had not logged yet
-    else:  # the start (shared, or newer than Tune knew) becomes the trial's first report
-        checkpointed(start, metrics_so_far)
-    metrics = run_trial(config, parts, pool, test, out, start=start)
-    _finish(run, setup, cell, out, latest[0], metrics)
+        parts.checkpointed = checkpointed
+        metrics_so_far = load_checkpoint(start).metrics
+        if from_tune:
+            run.log_rows(metrics_so_far)  # what a killed attempt computed but had not logged yet
+        else:  # the start (shared, or newer than Tune knew) becomes the trial's first report
+            checkpointed(start, metrics_so_far)
+        metrics = run_trial(config, parts, pool, test, out, start=start)
+    finally:
+        answers.close()
+        reward.close()
+    overhead["actor_start"] = answers.actors.start_seconds + reward.actors.start_seconds
+    clock = time.perf_counter()
+    _finish(run, setup, cell, out, latest[0], metrics)  # final artifacts: MLflow's time too
+    overhead["mlflow"] += time.perf_counter() - clock
+    overhead["total"] = time.perf_counter() - began
+    run.log_summary({f"trial_seconds_{name}": seconds for name, seconds in overhead.items()})
 
 
 def _restart_point(out: Path) -> tuple[Path | None, bool]:

@@ -1,7 +1,7 @@
 """Scorers: one float per seed, where higher means pick first (DESIGN section 2).
 
 Scorers read columns of the scored seed table, never models (as in baal): the student scoring
-stage (in-process or on Ray Data actors) computes the columns a scorer declares in
+stage (in-process or on the runner's scoring actors) computes the columns a scorer declares in
 ``columns``, so a scorer that needs another model (reward, judge) only adds a column.
 """
 

@@ -122,7 +122,7 @@ def test_scoring_actors_run_on_the_worker_node(
     smoke: tuple[Outcome, Path], ray_cluster: LocalCluster
 ) -> None:
     scorers = [a for a in list_actors(detail=True, limit=10_000) if "StudentScorer" in a.class_name]
-    assert scorers, "the trials answered through Ray Data actors"
+    assert scorers, "the trials answered on their scoring actors"
     assert {a.node_id for a in scorers} == {ray_cluster.worker_node_id}
 
 
