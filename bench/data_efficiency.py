@@ -12,6 +12,7 @@ there within its budget (N = its largest budget over the strategy's).
     python bench/data_efficiency.py                 # the full grid: ~60 min on 2 cores
     python bench/data_efficiency.py --quick         # random/static/loss x 2 seeds, smaller: ~10 min
     python bench/data_efficiency.py --tables-only   # the tables of a finished (or running) run
+    python bench/data_efficiency.py --resume        # continue an interrupted run
 
 Add ``--set KEY=VALUE`` to change the experiment (as `ray-asd run`), e.g.
 ``--set 'grid.seed=[0,1,2,3,4]'``; a new ``--set name=...`` keeps earlier runs apart.
@@ -84,13 +85,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 strategies x 2 seeds, smaller")
     parser.add_argument("--tables-only", action="store_true", help="print, do not run")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     overrides = (QUICK if args.quick else []) + args.set
     experiment = load_experiment(CONFIG, overrides)
     storage = Path(experiment.storage)
     if not args.tables_only:
-        command = ["ray-asd", "run", str(CONFIG)]
+        command = ["ray-asd", "run", str(CONFIG), *(["--resume"] if args.resume else [])]
         for override in overrides:
             command += ["--set", override]
         print("$", " ".join(command), flush=True)
