@@ -106,6 +106,14 @@ def test_smoke_grid_writes_one_mlflow_run_per_trial(
         assert [(m.step, m.value) for m in history] == [(-2, 0), (-1, 4), (0, 8), (1, 12)]
         for metric in ("accuracy", "teacher_prompt_tokens", "seconds_train", "n_rejected"):
             assert metric in run.data.metrics, metric
+        # The runner's own time, logged when the trial ends (bench/overhead.py reads it).
+        spent = {k: v for k, v in run.data.metrics.items() if k.startswith("trial_seconds_")}
+        assert set(spent) == {
+            f"trial_seconds_{name}"
+            for name in ("student_load", "actor_start", "mlflow", "tune_report", "total")
+        }
+        assert spent["trial_seconds_actor_start"] > 0 and spent["trial_seconds_mlflow"] > 0
+        assert spent["trial_seconds_total"] > sum(spent.values()) - spent["trial_seconds_total"]
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
         assert {"config.json", "items.jsonl", "metrics.csv"} <= artifacts
         logged = client.download_artifacts(run.info.run_id, "items.jsonl", str(tmp_path / cell))
