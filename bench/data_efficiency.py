@@ -9,8 +9,8 @@ baseline trial of the same seed (median [min, max]). Efficiency interpolates lin
 baseline's curve from the base model through the warm-up; "> Nx": the baseline never gets
 there within its budget (N = its largest budget over the strategy's).
 
-    python bench/data_efficiency.py                 # the full grid: ~60 min on 2 cores
-    python bench/data_efficiency.py --quick         # random/static/loss x 2 seeds, smaller: ~10 min
+    python bench/data_efficiency.py                 # the full grid: 66 min on 2 cores
+    python bench/data_efficiency.py --quick         # random/static/loss x 2 seeds, smaller: 8 min
     python bench/data_efficiency.py --tables-only   # the tables of a finished (or running) run
     python bench/data_efficiency.py --resume        # continue an interrupted run
 
@@ -92,10 +92,12 @@ def main() -> None:
     experiment = load_experiment(CONFIG, overrides)
     storage = Path(experiment.storage)
     if not args.tables_only:
-        command = ["ray-asd", "run", str(CONFIG), *(["--resume"] if args.resume else [])]
+        # `ray-asd run` of this interpreter's environment (the venv need not be activated).
+        command = [sys.executable, "-m", "ray_asd.cli", "run", str(CONFIG)]
+        command += ["--resume"] if args.resume else []
         for override in overrides:
             command += ["--set", override]
-        print("$", " ".join(command), flush=True)
+        print("$ ray-asd run", " ".join(command[4:]), flush=True)
         clock = time.perf_counter()
         code = subprocess.call(command)
         print(f"\nray-asd run: exit {code}, {(time.perf_counter() - clock) / 60:.1f} min")
