@@ -22,7 +22,7 @@ tokens (a forward pass per token with the KV cache; attention's share is small a
 lengths), against the median FLOP/s of a square matmul in the student's dtype on the same
 threads (the roofline).
 
-    python bench/scoring.py                      # SmolLM2-135M, N 32 64 128, 3 repeats: ~9.5 min
+    python bench/scoring.py                      # SmolLM2-135M, N 32 64 128, 3 repeats: ~10 min
     python bench/scoring.py --quick              # N 16 32, 2 repeats: ~4 min
 """
 
