@@ -100,19 +100,26 @@ class ActorSlot:
 
 
 class ScoringActors:
-    """``resources.actors`` Ray actors of ``actor_class``, started on first use and kept
-    until :meth:`close`, until another pool takes their ``slot``, or until the trial's process
-    dies (Ray then kills the actors it owned). Placed outside the trial's placement group."""
+    """``resources.actors`` Ray actors of ``actor_class`` (built from ``config``, the model
+    cache and the torch threads), started on first use and kept until :meth:`close`, until
+    another pool takes their ``slot``, or until the trial's process dies (Ray then kills the
+    actors it owned). Placed outside the trial's placement group."""
 
     def __init__(
         self,
         actor_class: type,
-        arguments: dict[str, Any],
+        config: Any,
         resources: ScoringResources,
         slot: ActorSlot,
+        cache_dir: Path | None,
+        threads: int | None,
     ) -> None:
-        self.actor_class, self.arguments, self.resources = actor_class, arguments, resources
-        self.slot = slot
+        self.actor_class, self.resources, self.slot = actor_class, resources, slot
+        self.arguments = {
+            "config": config,
+            "cache_dir": str(cache_dir) if cache_dir else None,
+            "threads": threads,
+        }
         self.actors: list[ActorHandle] = []
         self.start_seconds = 0.0  # starting the actors and loading their models
 
@@ -169,16 +176,7 @@ class PoolAnswers:
         threads: int | None,
     ) -> None:
         self.student, self.adapters = student, adapters
-        self.actors = ScoringActors(
-            StudentScorer,
-            {
-                "config": config,
-                "cache_dir": str(cache_dir) if cache_dir else None,
-                "threads": threads,
-            },
-            resources,
-            slot,
-        )
+        self.actors = ScoringActors(StudentScorer, config, resources, slot, cache_dir, threads)
         self.version = 0  # bumped whenever the student's weights change
         self.served: int | None = None  # the version the actors hold
         self.model_seconds = 0.0  # spent inside the actors' answer_table, summed over passes
@@ -227,16 +225,7 @@ class PoolReward:
         cache_dir: Path | None,
         threads: int | None,
     ) -> None:
-        self.actors = ScoringActors(
-            RewardScorer,
-            {
-                "config": config,
-                "cache_dir": str(cache_dir) if cache_dir else None,
-                "threads": threads,
-            },
-            resources,
-            slot,
-        )
+        self.actors = ScoringActors(RewardScorer, config, resources, slot, cache_dir, threads)
 
     def __call__(self, questions: list[str], answers: list[str]) -> np.ndarray:
         table = pd.DataFrame(

@@ -22,10 +22,11 @@ from tests.runner.conftest import LocalCluster
 
 
 class Echo:
-    """A scoring actor class that tags each row with its batch's size and its process."""
+    """A scoring actor class that tags each row (with its ``config``), its batch's size and
+    its process."""
 
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
+    def __init__(self, config: str, cache_dir: str | None, threads: int | None) -> None:
+        self.tag = config
 
     def score(self, batch: pd.DataFrame) -> pd.DataFrame:
         import os
@@ -37,7 +38,7 @@ def test_rows_come_back_in_order_in_batches_shared_by_the_actors(
     ray_cluster: LocalCluster,
 ) -> None:
     resources = ScoringResources(actors=2, cpus=0, batch_size=3)
-    actors = ScoringActors(Echo, {"tag": "x"}, resources, ActorSlot())
+    actors = ScoringActors(Echo, "x", resources, ActorSlot(), None, None)
     table = pd.DataFrame({"id": [f"r{i}" for i in range(11)]})
     try:
         scored = actors.map(table)
@@ -56,7 +57,7 @@ def test_two_pools_of_one_trial_take_turns_in_its_slot(ray_cluster: LocalCluster
     # The worker node has 2 CPUs: two 1-CPU pools alive at once would leave no CPU for a
     # trial; the student's pool and the reward model's share one slot instead.
     slot, resources = ActorSlot(), ScoringResources(actors=1, cpus=1, batch_size=8)
-    student, reward = (ScoringActors(Echo, {"tag": t}, resources, slot) for t in ("s", "r"))
+    student, reward = (ScoringActors(Echo, t, resources, slot, None, None) for t in ("s", "r"))
     table = pd.DataFrame({"id": ["a", "b"]})
     try:
         first = student.map(table)["pid"].iloc[0]
