@@ -1,21 +1,27 @@
-"""The paper's headline on the laptop: how many items `random` and `static` need to reach the
-accuracy each strategy reaches, over the items it used (efficiency; > 1: more data-efficient).
+"""The paper's headline on the laptop, as one pre-registered comparison with the power to answer:
+is `loss` more data-efficient than `random`, paired by seed?
 
 Runs `ray-asd run configs/data-efficiency.yaml` (the built-in arithmetic task, SmolLM2-135M,
-oracle teacher; random, static, loss, loss_gt, llm2llm x 3 seeds at 64/96/128 items) and
-prints, per strategy and budget, the test accuracy over seeds and its efficiency against
-`random` and `static`: on the seed-mean curves (as `ray-asd report`) and per seed against the
-baseline trial of the same seed (median [min, max]). Efficiency interpolates linearly on the
-baseline's curve from the base model through the warm-up; "> Nx": the baseline never gets
-there within its budget (N = its largest budget over the strategy's).
+oracle teacher; arms random, loss, the A/A control random_s1 and the positive control
+difficulty, x 8 seeds at 32/48/64 items) and prints, measured in that one run:
 
-    python bench/data_efficiency.py                 # the full grid: 66 min on 2 cores
-    python bench/data_efficiency.py --quick         # random/static/loss x 2 seeds, smaller: 8 min
-    python bench/data_efficiency.py --tables-only   # the tables of a finished (or running) run
-    python bench/data_efficiency.py --resume        # continue an interrupted run
+- accuracy per arm and budget (mean ± sd over seeds), and the picks' difficulty histogram;
+- the primary comparison, loss vs random (`ray_asd.paired`): the mean over budget points of the
+  paired accuracy difference, the efficiency it means through random's slope per doubling of
+  the items, a 95% seed-bootstrap interval, the paired t and the exact sign-flip p;
+- the same for the A/A control (random_s1 vs random: the noise floor; neither reads the
+  student) and the positive control (difficulty vs random: can any selection beat random here?);
+- the power of the design for a true 1.3x, before the run (from the pilot's slope and a prior
+  sd) and after it (the measured slope and the A/A's sd).
 
-Add ``--set KEY=VALUE`` to change the experiment (as `ray-asd run`), e.g.
-``--set 'grid.seed=[0,1,2,3,4]'``; a new ``--set name=...`` keeps earlier runs apart.
+    python bench/data_efficiency.py --pilot        # random x 2 seeds, 16..80 items: the slope
+    python bench/data_efficiency.py                # power, then the full run, then the tables
+    python bench/data_efficiency.py --quick        # the 4 arms x 2 seeds, smaller: a smoke run
+    python bench/data_efficiency.py --tables-only  # the tables of a finished (or running) run
+    python bench/data_efficiency.py --resume       # continue an interrupted run
+
+Add ``--set KEY=VALUE`` to change the experiment (as `ray-asd run`); a new ``--set name=...``
+keeps earlier runs apart. bench/README.md has the measured times and results.
 """
 
 from __future__ import annotations
@@ -26,32 +32,61 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ray_asd.experiment import load_experiment
-from ray_asd.report.analyses import efficiency
+from ray_asd.paired import Paired, compare, log2_slope, power
 from ray_asd.report.data import load
-from ray_asd.report.render import ratio_text, spread_text
 from ray_asd.tracking import default_uri
 
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "data-efficiency.yaml"
+PRIMARY = ("loss", "random")
+CONTROLS = {
+    "A/A control (noise floor)": ("random_s1", "random"),
+    "positive control": (
+        "difficulty",
+        "random",
+    ),
+}
 QUICK = [
     "name=data-efficiency-quick",
-    "grid.strategy=[random,static,loss]",
     "grid.seed=[0,1]",
-    "budget.warmup=32",
     "budget.iterations=2",
-    "budget.per_iteration=16",
-    "seeds.n=48",
     "eval.n=48",
 ]
+PILOT = [
+    "name=data-efficiency-pilot",
+    "grid.strategy=[random]",
+    "grid.seed=[0,1]",
+    "budget.iterations=4",
+]
+# The sd over seeds of a per-seed difference d_s between two arms, before any run of this
+# design: the earlier 3-seed run (64/96/128 items, 150 test items) had per-arm sds of 1.2-4.4
+# points (median ~2.5); a difference of two arms is ~sqrt(2) of that, averaged over 3 budget
+# points it shrinks a little: ~3 points.
+PRIOR_SD = 0.03
+EFFECT = 1.3  # the paper's lower end of 1.3x-2x
 
 
-def tables(curves: pd.DataFrame) -> pd.DataFrame:
-    """One row per strategy and budget: accuracy over seeds and efficiency vs random/static."""
-    steps = curves[curves["step"] >= 0]
-    accuracy = (
-        steps.groupby(["strategy", "step"], sort=False)
+def _run(overrides: list[str], resume: bool) -> None:
+    """`ray-asd run` of this interpreter's environment (the venv need not be activated)."""
+    command = [sys.executable, "-m", "ray_asd.cli", "run", str(CONFIG)]
+    command += ["--resume"] if resume else []
+    for override in overrides:
+        command += ["--set", override]
+    print("$ ray-asd run", " ".join(command[4:]), flush=True)
+    clock = time.perf_counter()
+    code = subprocess.call(command)
+    print(f"\nray-asd run: exit {code}, {(time.perf_counter() - clock) / 60:.1f} min", flush=True)
+    if code not in (0, 1):  # 1: some trials failed; the others still make a table
+        sys.exit(code)
+
+
+def accuracy_table(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per arm and step: items, accuracy mean ± sd over seeds, seeds."""
+    table = (
+        curves.groupby(["strategy", "step"], sort=False)
         .agg(
             items=("n_synthetic", "median"),
             mean=("accuracy", "mean"),
@@ -60,55 +95,120 @@ def tables(curves: pd.DataFrame) -> pd.DataFrame:
         )
         .reset_index()
     )
-    accuracy["accuracy"] = [
+    table["accuracy"] = [
         f"{m:.3f} ± {s:.3f}" if n > 1 else f"{m:.3f}"
-        for m, s, n in zip(accuracy["mean"], accuracy["sd"], accuracy["seeds"], strict=True)
+        for m, s, n in zip(table["mean"], table["sd"], table["seeds"], strict=True)
     ]
-    table = accuracy[["strategy", "step", "items", "accuracy", "seeds"]]
-    for baseline in ("random", "static"):
-        ratios = efficiency(curves, baseline)
-        if ratios.empty:
+    table["items"] = table["items"].astype(int)
+    return table[["strategy", "step", "items", "accuracy", "seeds"]]
+
+
+def picks_table(folder: Path) -> pd.DataFrame:
+    """Per arm: the mean number of picks of each difficulty per iteration (trials' metrics)."""
+    frames = []
+    for path in sorted(folder.glob("trials/*/final/metrics.csv")):
+        metrics = pd.read_csv(path)
+        columns = [c for c in metrics.columns if c.startswith("picks_difficulty_")]
+        rows = metrics[metrics["phase"] == "iteration"]
+        frames.append(rows[columns].assign(strategy=path.parent.parent.name.split("-")[0]))
+    if not frames:
+        return pd.DataFrame()
+    table = pd.concat(frames).groupby("strategy", sort=False).mean().round(1)
+    return table.rename(columns=lambda c: "difficulty " + c.rsplit("_", 1)[-1])
+
+
+def comparison_rows(curves: pd.DataFrame, steps: list[int]) -> tuple[pd.DataFrame, dict]:
+    """The primary comparison and the controls, one row each."""
+    rows, results = [], {}
+    for label, (arm, baseline) in {"primary": PRIMARY, **CONTROLS}.items():
+        if not {arm, baseline} <= set(curves["strategy"]):
             continue
-        ratios[f"vs {baseline}"] = [
-            ratio_text(r.ratio, r.reached, r.bound) for r in ratios.itertuples(index=False)
-        ]
-        ratios[f"vs {baseline}, per seed"] = [
-            spread_text(r.seed_median, r.seed_min, r.seed_max, r.seed_pairs)
-            for r in ratios.itertuples(index=False)
-        ]
-        columns = ["strategy", "step", f"vs {baseline}", f"vs {baseline}, per seed"]
-        table = table.merge(ratios[columns], on=["strategy", "step"], how="left")
-    return table.fillna("–")
+        result = compare(curves, arm, baseline, steps)
+        results[label] = result
+        rows.append({"comparison": label, "arms": f"{arm} vs {baseline}", **_row(result)})
+    return pd.DataFrame(rows), results
+
+
+def _row(r: Paired) -> dict[str, object]:
+    return {
+        "seeds": r.seeds,
+        "mean diff (points)": f"{100 * r.mean_difference:+.2f}",
+        "sd diff": f"{100 * r.sd_difference:.2f}",
+        "slope/doubling": f"{100 * r.slope:.2f}",
+        "efficiency": f"{r.efficiency:.2f}x",
+        "95% interval": f"[{r.interval[0]:.2f}x, {r.interval[1]:.2f}x]",
+        "t": f"{r.t:.2f}",
+        "p (t)": f"{r.p_t:.3f}",
+        "p (sign flip)": f"{r.p_sign_flip:.3f}",
+        "wins/ties": f"{r.wins}/{r.ties}",
+    }
+
+
+def pilot_slope(storage: Path) -> float | None:
+    """Random's slope per doubling at the main design's budget points, from the pilot's store."""
+    try:
+        curves = load(default_uri(storage), "data-efficiency-pilot").curves
+    except Exception:  # no pilot run yet
+        return None
+    mean = curves[curves["step"].between(0, 2)].groupby("n_synthetic")["accuracy"].mean()
+    return log2_slope(mean.index.to_numpy(), mean.to_numpy()) if len(mean) > 1 else None
+
+
+def print_power(slope: float, sd: float, seeds: int, where: str) -> None:
+    chance = power(EFFECT, slope, sd, seeds)
+    print(
+        f"power for a true {EFFECT}x ({where}): slope {100 * slope:.2f} points per doubling, "
+        f"so {100 * slope * np.log2(EFFECT):.2f} points expected; sd of d_s {100 * sd:.2f} "
+        f"points; {seeds} seeds, two-sided paired t at 0.05: power {chance:.2f}",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 strategies x 2 seeds, smaller")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="4 arms x 2 seeds, smaller")
+    mode.add_argument("--pilot", action="store_true", help="random x 2 seeds: the slope")
     parser.add_argument("--tables-only", action="store_true", help="print, do not run")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    overrides = (QUICK if args.quick else []) + args.set
+    overrides = (QUICK if args.quick else PILOT if args.pilot else []) + args.set
     experiment = load_experiment(CONFIG, overrides)
     storage = Path(experiment.storage)
+    seeds = len(experiment.grid.seed or [experiment.seed])
+    steps = list(range(experiment.budget.iterations))
+    if not args.pilot and not args.tables_only:
+        slope = pilot_slope(storage)
+        where = "pilot's slope, prior sd" if slope else "no pilot: prior slope 12 points"
+        print_power(slope or 0.12, PRIOR_SD, seeds, where)
     if not args.tables_only:
-        # `ray-asd run` of this interpreter's environment (the venv need not be activated).
-        command = [sys.executable, "-m", "ray_asd.cli", "run", str(CONFIG)]
-        command += ["--resume"] if args.resume else []
-        for override in overrides:
-            command += ["--set", override]
-        print("$ ray-asd run", " ".join(command[4:]), flush=True)
-        clock = time.perf_counter()
-        code = subprocess.call(command)
-        print(f"\nray-asd run: exit {code}, {(time.perf_counter() - clock) / 60:.1f} min")
-        if code not in (0, 1):  # 1: some trials failed; the others still make a table
-            sys.exit(code)
+        _run(overrides, args.resume)
     data = load(default_uri(storage), experiment.name)
     for note in data.notes:
         print("note:", note)
-    print(f"\n{experiment.name}: test accuracy (mean ± sd over seeds) and efficiency")
+    curves = data.curves
     with pd.option_context("display.width", 250, "display.max_columns", 20):
-        print(tables(data.curves).to_string(index=False))
+        print(f"\n{experiment.name}: test accuracy over seeds (step -2 base, -1 warm-up)")
+        print(accuracy_table(curves).to_string(index=False))
+        if args.pilot:
+            mean = curves[curves["step"] >= 0].groupby("n_synthetic")["accuracy"].mean()
+            gains = np.diff(mean.to_numpy()) / np.diff(np.log2(mean.index.to_numpy()))
+            print("\nrandom's gain per doubling between budget points:", np.round(100 * gains, 2))
+            overall = log2_slope(mean.index.to_numpy(), mean.to_numpy())
+            print(f"least squares over all: {100 * overall:.2f}")
+            return
+        picks = picks_table(storage / experiment.name)
+        if not picks.empty:
+            print("\npicks per iteration by difficulty (mean over trials)")
+            print(picks.to_string())
+        table, results = comparison_rows(curves, steps)
+        print(f"\npaired by seed over budget steps {steps} (d_s: mean over them)")
+        print(table.to_string(index=False))
+    if "A/A control (noise floor)" in results and "primary" in results:
+        floor, primary = results["A/A control (noise floor)"], results["primary"]
+        print_power(primary.slope, floor.sd_difference, seeds, "measured slope, A/A sd")
+        print_power(primary.slope, primary.sd_difference, seeds, "measured slope, loss-random sd")
 
 
 if __name__ == "__main__":

@@ -186,6 +186,13 @@ class StrategyConfig(Section):
     scorer: str | None = None
     selector: str | None = None
     selector_params: dict[str, Any] = Field(default_factory=dict)
+    stream: int = Field(
+        0,
+        ge=0,
+        description="the random stream of the trial's picks and teacher requests (0: the "
+        "trial's seed alone); two arms that differ only here are an A/A pair, the noise floor "
+        "(labelled e.g. random_s1 in a grid)",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -242,8 +249,15 @@ class AnalysisConfig(Section):
     score_items: bool = Field(
         True,
         description="score each accepted synthetic item with the strategy's scorer and the "
-        "student that scored its seed, for `ray-asd report`'s score fidelity and ordering "
-        "(one more student pass over the new items per iteration; judge calls counted apart)",
+        "student that scored its seed, and at the last iteration every item's seed and answer "
+        "with the first and the final iteration's student, for `ray-asd report`'s score "
+        "fidelity and ordering (student passes over the few items and their seeds; judge calls "
+        "counted apart; never charged to the budget, never changing a pick)",
+    )
+    scorer: str = Field(
+        "loss",
+        description="the scorer of those analyses for strategies without one (random, static), "
+        "so that they get the unrestricted range of random picks",
     )
 
 

@@ -143,9 +143,7 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
     strategies = _axis(grid.strategy, "strategy", shared, _strategy_entry)
     students = _axis(grid.student, "student", shared, lambda e: _block(e, "model"), "student.model")
     tasks = _axis(grid.task, "task", shared, lambda e: _block(e, "name"))
-    strategy_labels = _labels(
-        [s.get("name") or f"{s.get('scorer')}+{s.get('selector')}" for _, s in strategies]
-    )
+    strategy_labels = _labels([_strategy_label(s) for _, s in strategies])
     student_labels = _labels([_model_label(s["model"]) for _, s in students])
     task_labels = _labels([t["name"] for _, t in tasks])
     result: list[Cell] = []
@@ -196,6 +194,12 @@ def _strategy_entry(entry: str | StrategyConfig) -> dict[str, Any]:
     if "scorer" in block and "name" not in block:  # a pairing is named after its parts
         block["name"] = f"{block['scorer']}+{block['selector']}"
     return block
+
+
+def _strategy_label(block: dict[str, Any]) -> str:
+    """``loss``, ``loss+balanced``; ``random_s1`` for random on random stream 1."""
+    name = block.get("name") or f"{block.get('scorer')}+{block.get('selector')}"
+    return f"{name}_s{block['stream']}" if block.get("stream") else name
 
 
 def _block(entry: str | dict[str, Any], key: str) -> dict[str, Any]:

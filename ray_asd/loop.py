@@ -28,19 +28,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ray_asd.analysis import score_items, score_orderings
 from ray_asd.config import TrialConfig
 from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
-from ray_asd.metrics import accumulate, format_row, generation_metrics, score_stats
+from ray_asd.metrics import (
+    accumulate,
+    difficulty_counts,
+    format_row,
+    generation_metrics,
+    score_stats,
+)
 from ray_asd.raters import RATER_COLUMNS, RatingCost
 from ray_asd.state import (
     TrialState,
     latest_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    teacher_tokens,
 )
 from ray_asd.strategies import Strategy, scalar_scores
 from ray_asd.strategies.selectors import Uniform
-from ray_asd.tasks import Task
+from ray_asd.tasks import DIFFICULTY, Task
 from ray_asd.teacher import Teacher
 
 # A table of seeds or test items -> the same rows with student_answer, answer_tokens,
@@ -75,19 +83,36 @@ class TrialParts:
     checkpointed: Callable[[Path, list[dict[str, Any]]], None] = lambda folder, rows: None
 
 
+Evaluation = tuple[dict[str, Any], dict[str, bool]]  # (metrics row, test id -> correct)
+
+
+def evaluate_base(parts: TrialParts, test: pd.DataFrame) -> Evaluation:
+    """The base model on the test set: greedy and deterministic, so the runner evaluates it
+    once per (task, student) and every seed's trial reuses it."""
+    parts.load_student(None)  # the base model, whatever the student did before
+    return _evaluate(parts, test, t=-1, accepted=0, timings={}, phase="base")
+
+
 def begin_trial(
-    config: TrialConfig, parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, out: Path
+    config: TrialConfig,
+    parts: TrialParts,
+    pool: pd.DataFrame,
+    test: pd.DataFrame,
+    out: Path,
+    base: Evaluation | None = None,
 ) -> Path:
-    """Evaluates the base model and runs the warm-up; returns the checkpoint iteration 0
-    starts from.
+    """Evaluates the base model (unless ``base`` holds its evaluation) and runs the warm-up;
+    returns the checkpoint iteration 0 starts from.
 
     Everything here is the same for every strategy of a (task, student, seed) cell, so the
     runner computes it once per cell and every strategy's trial starts from its checkpoint.
     """
     state = TrialState(rng=np.random.default_rng(config.seed))
     novelty = _novelty(config, pool, [])
-    parts.load_student(None)  # the base model, whatever the student did before
-    state.metrics = [_evaluate(parts, test, t=-1, accepted=0, timings={}, phase="base")]
+    row, correct = base or evaluate_base(parts, test)
+    state.metrics = [row]
+    state.evaluations = [{"phase": "base", "iteration": -1, "correct": correct}]
+    parts.load_student(None)
     if config.budget.warmup:
         warm_up(config, parts, pool, test, state, novelty)
     return save_checkpoint(
@@ -119,11 +144,16 @@ def run_trial(
     state = load_checkpoint(start)
     parts.log(f"[trial] continuing at iteration {state.next_iteration} from {start}")
     parts.load_student(start / "student")
+    if state.next_iteration == 0 and config.strategy.stream:
+        # Another random stream for the picks and teacher requests (an A/A pair's second arm);
+        # the warm-up, drawn from its own generator, stays the cell's.
+        state.rng = np.random.default_rng([config.seed, 4, config.strategy.stream])
     novelty = _novelty(config, pool, state.accepted)
     m, iterations = config.budget.per_iteration, config.budget.iterations
-    budget = config.budget.teacher_tokens
+    budget, upfront = config.budget.teacher_tokens, parts.strategy.upfront
     for t in range(state.next_iteration, iterations):
-        if budget is not None and state.teacher_tokens >= budget:
+        # static made every teacher call at t = 0: its cap limits the prefix it trains on.
+        if budget is not None and not (upfront and t) and state.teacher_tokens >= budget:
             parts.log(
                 f"[trial] teacher budget spent ({state.teacher_tokens} of {budget} "
                 f"tokens): stopping before iteration {t}"
@@ -133,8 +163,9 @@ def run_trial(
         clock = time.perf_counter()
 
         # Answer, rate and score: the current student on every seed (random and static read
-        # no student output, so they skip this compute), then any other model on its answers.
-        upfront, needed = parts.strategy.upfront, parts.strategy.scorer.columns
+        # no student output, difficulty only the seeds' own column: they skip this compute),
+        # then any other model on its answers.
+        needed = tuple(c for c in parts.strategy.scorer.columns if c not in pool.columns)
         if needed:
             parts.log(f"[trial] t={t}: the student answers {len(pool)} seeds")
         scored = parts.student_answers(pool, needed) if needed else pool
@@ -173,7 +204,8 @@ def run_trial(
         timings["select"] = _lap(clock) - sum(timings.values())
 
         # Generate: the teacher writes and answers; filters keep the new, valid ones.
-        parts.log(f"[trial] t={t}: the teacher writes from {len(picked)} picked seeds")
+        if len(picked):
+            parts.log(f"[trial] t={t}: the teacher writes from {len(picked)} picked seeds")
         new = generate_items(
             config,
             parts,
@@ -187,38 +219,91 @@ def run_trial(
         state.items += new
         timings["generate"] = _lap(clock) - sum(timings.values())
 
-        # Score the new items as their seeds were scored (same scorer, same student), for the
-        # report's score fidelity and ordering analyses: not part of the strategy's cost.
+        # The training set and what it cost (static: the first m * (t + 1) items in pick
+        # order, charged the teacher calls behind them).
+        accepted, charged, new = _training_set(state, new, m, t, upfront, budget)
+        if upfront and t and len(accepted) == state.metrics[-1]["n_synthetic"]:
+            parts.log(f"[trial] t={t}: static's prefix cannot grow (teacher budget): stopping")
+            break
+
+        # For the report's fidelity and ordering analyses, not part of the method.
         analysis = RatingCost()
-        if needed and config.analysis.score_items:
-            analysis = score_items(parts, new, state.scores[-1], needed, config.seed, t)
+        if config.analysis.score_items:
+            analysis = score_items(parts, config, new, pool, state.scores[-1], t)
+            if t == iterations - 1:
+                first = out / "checkpoints" / "start" / "student"
+                scratch = out / "analysis" / "student"
+                analysis += score_orderings(
+                    parts, config, state.items, pool, state.scores, first, scratch
+                )
         timings["score_items"] = _lap(clock) - sum(timings.values())
 
-        # Train: on all accepted items so far (static: the first m * (t + 1) of its budget).
-        warm = [item for item in state.accepted if item["iteration"] < 0]
-        generated = [item for item in state.accepted if item["iteration"] >= 0]
-        accepted = warm + (generated[: m * (t + 1)] if upfront else generated)
+        # Train: on all accepted items so far (static: its prefix).
         parts.log(f"[trial] t={t}: training on {len(accepted)} items, then evaluating")
         train_stats = _train(parts, accepted, t)
         timings["train"] = _lap(clock) - sum(timings.values())
 
         # Evaluate and record.
-        row = _evaluate(parts, test, t, len(accepted), timings)
+        row, correct = _evaluate(parts, test, t, len(accepted), timings)
         # The strategy's own cost this iteration: answering, rating, scoring and selecting.
         row["selection_seconds"] = timings["answer"] + timings["rate"] + timings["select"]
         row.update(
-            generation_metrics(new, state.items, state.rating, rating),
+            generation_metrics(new, charged, state.rating, rating),
             **{f"train_{k}": v for k, v in train_stats.items()},
+            **difficulty_counts("picks", picked),
         )
-        if needed:
+        if parts.strategy.scorer.columns:
             row.update(score_stats(scalar_scores(scores), scored))
         if analysis.calls:
             row.update(analysis_tokens_phase=analysis.tokens, analysis_calls_phase=analysis.calls)
         state.metrics.append(row)
+        state.evaluations.append({"phase": "iteration", "iteration": t, "correct": correct})
         state.next_iteration = t + 1
         parts.log(format_row(row))
         save_checkpoint(out, state, parts.save_student, parts.checkpointed)
     return pd.DataFrame(state.metrics)
+
+
+def _training_set(
+    state: TrialState, new: list[dict[str, Any]], m: int, t: int, upfront: bool, budget: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(accepted items to train on at iteration t, every item whose teacher calls they are
+    charged, the items this iteration adds to that charge).
+
+    Static trains on a prefix of its budget: the first m * (t + 1) items in *pick* order
+    (acceptance order would move seeds whose first attempt was rejected to the end), charged
+    the calls behind that prefix, rejected attempts included, and no more than ``budget``
+    tokens with the warm-up's.
+    """
+    if not upfront:
+        return state.accepted, state.items, new
+    accepted, charged = static_prefix(state.items, state.picks[0], m * (t + 1), budget)
+    before = {item["id"] for item in static_prefix(state.items, state.picks[0], m * t, budget)[1]}
+    return accepted, charged, [item for item in charged if item["id"] not in before]
+
+
+def static_prefix(
+    items: list[dict[str, Any]], picks: list[str], n: int, budget: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The warm-up plus the first ``n`` accepted items of an upfront budget in pick order,
+    stopping before a seed whose calls would take the charge over ``budget``: (accepted
+    items, every item charged)."""
+    charged = [item for item in items if item["iteration"] < 0]
+    by_seed: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        if item["iteration"] >= 0:
+            by_seed.setdefault(item["seed_id"], []).append(item)
+    taken = 0
+    for seed_id in picks:
+        calls = by_seed.get(seed_id, [])
+        right = sum(item["accepted"] for item in calls)
+        if taken + right > n or (
+            budget is not None and teacher_tokens(charged) + teacher_tokens(calls) > budget
+        ):
+            break
+        charged += calls
+        taken += right
+    return [item for item in charged if item["accepted"]], charged
 
 
 def _novelty(
@@ -292,38 +377,6 @@ def generate_items(
     return items
 
 
-def score_items(
-    parts: TrialParts,
-    items: list[dict[str, Any]],
-    seed_scores: dict[str, float],
-    columns: tuple[str, ...],
-    seed: int,
-    t: int,
-) -> RatingCost:
-    """Adds ``seed_score``, ``score`` and ``student_correct`` (the student's answer against
-    the teacher's) to each accepted item of ``items``, in place; returns what rating them cost.
-
-    The raters get a memo of their own (lion asks the teacher to answer each new question)
-    and a generator of their own, so scoring items changes none of the trial's picks.
-    """
-    accepted = [item for item in items if item["accepted"]]
-    if not accepted:
-        return RatingCost()
-    table = pd.DataFrame([{k: item[k] for k in ("id", "question", "answer")} for item in accepted])
-    scored = (parts.item_answers or parts.student_answers)(table, columns)
-    cost = RatingCost()
-    if RATER_COLUMNS.intersection(columns) and parts.rate is not None:
-        scored, cost = parts.rate(scored, columns, {}, np.random.default_rng([seed, 2, t]))
-    values = scalar_scores(parts.strategy.score(scored))
-    for item, value, correct in zip(accepted, values, scored["correct"], strict=True):
-        item.update(
-            seed_score=seed_scores[item["seed_id"]],
-            score=float(value),
-            student_correct=bool(correct),
-        )
-    return cost
-
-
 def warm_up(
     config: TrialConfig,
     parts: TrialParts,
@@ -345,7 +398,8 @@ def warm_up(
     accepted = state.accepted
     clock = time.perf_counter()
     stats = _train(parts, accepted, -1)
-    row = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, phase="warmup")
+    row, correct = _evaluate(parts, test, -1, len(accepted), {"train": _lap(clock)}, "warmup")
+    state.evaluations.append({"phase": "warmup", "iteration": -1, "correct": correct})
     row.update(
         generation_metrics(new, state.items, state.rating, RatingCost()),
         **{f"train_{k}": v for k, v in stats.items()},
@@ -368,7 +422,9 @@ def _evaluate(
     accepted: int,
     timings: dict[str, float],
     phase: str = "iteration",
-) -> dict[str, Any]:
+) -> Evaluation:
+    """The test accuracy row (per difficulty too, where the task knows it) and each test
+    item's correctness (for paired tests across strategies, e.g. McNemar's)."""
     clock = time.perf_counter()
     answers = parts.student_answers(test, ())
     row: dict[str, Any] = {
@@ -377,11 +433,15 @@ def _evaluate(
         "n_synthetic": accepted,
         "accuracy": float(answers["correct"].mean()),
     }
+    if DIFFICULTY in answers.columns:
+        by_level = answers.groupby(DIFFICULTY)["correct"].mean()
+        row.update({f"accuracy_difficulty_{int(k)}": float(v) for k, v in by_level.items()})
     row.update({f"seconds_{phase}": seconds for phase, seconds in timings.items()})
     row["seconds_eval"] = _lap(clock)
     if phase == "base":
         parts.log(f"[trial] base model accuracy {row['accuracy']:.3f} on {len(test)} test items")
-    return row
+    correct = dict(zip(answers["id"].astype(str), map(bool, answers["correct"]), strict=True))
+    return row, correct
 
 
 def _lap(start: float) -> float:

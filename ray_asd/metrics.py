@@ -13,6 +13,7 @@ import pandas as pd
 from ray_asd.filters import RejectReason
 from ray_asd.raters import RatingCost
 from ray_asd.state import teacher_tokens
+from ray_asd.tasks import DIFFICULTY
 
 
 def accumulate(totals: dict[str, int], cost: RatingCost) -> None:
@@ -57,12 +58,21 @@ def generation_metrics(
     }
 
 
+def difficulty_counts(prefix: str, table: pd.DataFrame) -> dict[str, int]:
+    """``{prefix}_difficulty_{k}``: how many rows of ``table`` have difficulty k (the
+    histogram of an iteration's picks), where the task knows difficulties."""
+    if DIFFICULTY not in table.columns or table.empty:
+        return {}
+    counts = table[DIFFICULTY].dropna().astype(int).value_counts().sort_index()
+    return {f"{prefix}_difficulty_{k}": int(v) for k, v in counts.items()}
+
+
 def score_stats(scores: np.ndarray, scored: pd.DataFrame) -> dict[str, float]:
-    return {
-        "score_mean": float(scores.mean()),
-        "score_std": float(scores.std()),
-        "seed_accuracy": float(scored["correct"].mean()),
-    }
+    """The seeds' scores, and the student's accuracy on the seeds where it answered them."""
+    stats = {"score_mean": float(scores.mean()), "score_std": float(scores.std())}
+    if "correct" in scored.columns:
+        stats["seed_accuracy"] = float(scored["correct"].mean())
+    return stats
 
 
 def format_row(row: dict[str, Any]) -> str:

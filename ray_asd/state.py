@@ -1,8 +1,8 @@
 """A trial's state and its checkpoints: what a resumed trial needs, saved after the
 warm-up and every iteration.
 
-Layout: ``out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, student/}`` and
-``out/checkpoints/latest``, the name of the newest complete one.
+Layout: ``out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, evaluations.jsonl,
+student/}`` and ``out/checkpoints/latest``, the name of the newest complete one.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ class TrialState:
     # What rating calls (judge, lion) cost over the trial: RatingCost's fields, cumulative.
     rating: dict[str, int] = field(default_factory=dict)
     memo: dict[str, Any] = field(default_factory=dict)  # raters' per-seed values (lion)
+    # One per test evaluation (base, warm-up, iterations): phase, iteration, and
+    # ``correct``: test item id -> the student's answer was right.
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def accepted(self) -> list[dict[str, Any]]:
@@ -85,6 +88,7 @@ def save_checkpoint(
     clock = time.perf_counter()
     save_student(folder / "student")
     _write_jsonl(folder / "items.jsonl", state.items)
+    _write_jsonl(folder / "evaluations.jsonl", state.evaluations)
     # Recorded before state.json is written, so a resumed trial's metrics match exactly.
     state.metrics[-1]["seconds_checkpoint"] = time.perf_counter() - clock
     payload = {
@@ -109,8 +113,7 @@ def load_checkpoint(folder: Path) -> TrialState:
     payload = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     rng = np.random.default_rng()
     rng.bit_generator.state = payload["rng"]
-    with (folder / "items.jsonl").open(encoding="utf-8") as lines:
-        items = [json.loads(line) for line in lines]
+    items, evaluations = (_read_jsonl(folder / f) for f in ("items.jsonl", "evaluations.jsonl"))
     return TrialState(
         rng,
         payload["next_iteration"],
@@ -120,7 +123,15 @@ def load_checkpoint(folder: Path) -> TrialState:
         payload["scores"],
         payload.get("rating", {}),
         payload.get("memo", {}),
+        evaluations,
     )
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():  # evaluations.jsonl: absent in checkpoints of older versions
+        return []
+    with path.open(encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines]
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:

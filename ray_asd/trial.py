@@ -192,11 +192,10 @@ def answer_table(
     table: pd.DataFrame,
     columns: tuple[str, ...] = (),
 ) -> pd.DataFrame:
-    """The student's answers to a table's questions: the rows plus ``student_answer``,
-    ``answer_tokens``, ``answer_nll``, ``correct`` and each further score named in
-    ``columns`` (``reference_nll``, ``grad_embedding``). In-process here, on scoring actors
-    in the runner."""
-    how = config.loss_normalisation
+    """The student's answers to a table's questions: the rows plus ``student_answer`` (cut
+    after its final answer, as graded), ``answer_tokens`` (generated), ``correct`` and each
+    score named in ``columns`` (``answer_nll``, ``reference_nll``, ``grad_embedding``).
+    In-process here, on scoring actors in the runner."""
     prompts = [task.prompt(q) for q in table["question"]]
     generations = student.answer(
         prompts, max_new_tokens=config.student.max_new_tokens, batch_size=config.student.batch_size
@@ -206,39 +205,43 @@ def answer_table(
         student_answer=texts,
         answer_tokens=[g.n_tokens for g in generations],
         **{
-            ANSWER_NLL: [
-                normalise_nll(g.mean_nll * g.n_tokens, g.n_tokens, g.text, how) for g in generations
-            ]
-        },
-        **{
             CORRECT: [
                 task.is_correct(q, a, r)
                 for q, a, r in zip(table["question"], texts, table["answer"], strict=True)
             ]
         },
     )
+    if ANSWER_NLL in columns:
+        # The loss of exactly what is graded: the cut answer and its stop token, not the
+        # rambling a small model writes after "#### 14" (which the checker never sees).
+        result[ANSWER_NLL] = graded_nll(config, student, prompts, texts)
     if REFERENCE_NLL in columns:
         references = [" " + a for a in table["answer"]]
-        totals = student.nll(
-            prompts,
-            references,
-            batch_size=config.student.batch_size,
-            reduction="sum",
-            add_eos=True,  # as the own-answer NLL, which counts the EOS it generated
-        )
-        # + 1: the EOS that add_eos scores
-        lengths = [
-            len(student.tokenizer(r, add_special_tokens=False)["input_ids"]) + 1 for r in references
-        ]
-        result[REFERENCE_NLL] = [
-            normalise_nll(total, n, r, how)
-            for total, n, r in zip(totals, lengths, references, strict=True)
-        ]
+        result[REFERENCE_NLL] = graded_nll(config, student, prompts, references)
     if GRAD_EMBEDDING in columns:
-        # The answer as graded (cut after its final answer) plus EOS, as reference_nll's.
+        # The answer as graded (cut after its final answer) plus EOS, as the NLLs.
         embeddings = student.grad_embeddings(prompts, texts, batch_size=config.student.batch_size)
         result[GRAD_EMBEDDING] = list(embeddings)
     return result
+
+
+def graded_nll(
+    config: TrialConfig, student: Student, prompts: list[str], answers: list[str]
+) -> list[float]:
+    """The NLL of each answer plus the EOS that ends it under the student, teacher-forced,
+    normalised by ``loss_normalisation`` (default ``mean``: per token, the paper's)."""
+    totals = student.nll(
+        prompts, answers, batch_size=config.student.batch_size, reduction="sum", add_eos=True
+    )
+    # + 1: the EOS that add_eos scores
+    lengths = [
+        len(student.tokenizer(a, add_special_tokens=False)["input_ids"]) + 1 for a in answers
+    ]
+    how = config.loss_normalisation
+    return [
+        normalise_nll(total, n, a, how)
+        for total, n, a in zip(totals, lengths, answers, strict=True)
+    ]
 
 
 def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str, Any]:
@@ -291,7 +294,8 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     """Runs one trial in-process (resuming from ``out`` if it holds a checkpoint).
 
     Writes ``out/config.json``, ``out/metrics.csv``, ``out/metrics.json`` and
-    ``out/items.jsonl`` (every teacher output, accepted or rejected, with provenance).
+    ``out/items.jsonl`` (every teacher output, accepted or rejected, with provenance) and
+    ``out/evaluations.jsonl`` (each test item's correctness at every evaluation).
     """
     task = make_task(config.task.name, **config.task.params)
     pool = load_table(task, config.task.train).head(config.seeds.n)
@@ -323,5 +327,6 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     (out / "metrics.json").write_text(
         json.dumps(metrics.to_dict("records"), indent=2), encoding="utf-8"
     )
-    (out / "items.jsonl").write_bytes((latest_checkpoint(out) / "items.jsonl").read_bytes())
+    for name in ("items.jsonl", "evaluations.jsonl"):
+        (out / name).write_bytes((latest_checkpoint(out) / name).read_bytes())
     return metrics

@@ -18,7 +18,7 @@ LLM calls made here are charged as teacher compute (:class:`RatingCost`).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -50,6 +50,9 @@ class RatingCost:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: RatingCost) -> RatingCost:
+        return RatingCost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
 
     def add(self, spent: Sequence[Rating | Generated]) -> None:
         for call in spent:

@@ -1,22 +1,23 @@
-"""The paper's analyses on tidy tables (DESIGN section 5): pandas, numpy and scipy, no MLflow.
+"""The paper's analyses of the curves (DESIGN section 5): pandas, numpy and scipy, no MLflow.
 
-Inputs (built from MLflow by `ray_asd.report.data`):
-
-- ``curves``: one row per (trial, step) with ``task``, ``student``, ``strategy``, ``seed``,
-  ``step`` (-2 the base model, -1 the warm-up, t >= 0 iteration t), ``n_synthetic``,
-  ``teacher_tokens`` and ``accuracy`` (NaN where a value is missing);
-- ``items``: one row per accepted synthetic item of an iteration, with the trial's keys,
-  ``iteration``, ``seed_score`` (its seed's score when it was picked), ``score`` (the item's,
-  same scorer, same student) and ``student_correct``.
+Input (built from MLflow by `ray_asd.report.data`): ``curves``, one row per (trial, step) with
+``task``, ``student``, ``strategy``, ``seed``, ``step`` (-2 the base model, -1 the warm-up,
+t >= 0 iteration t), ``n_synthetic``, ``teacher_tokens``, ``accuracy`` (NaN where missing) and
+optionally ``accuracy_difficulty_<k>``. The item analyses (fidelity, ordering) are in
+`ray_asd.report.items`, win rates and the A/A pair in `ray_asd.report.wins`.
 
 A budget is an iteration index t: every strategy of a (task, student, seed) cell has trained
 on the same number of items by then (the shared warm-up plus m per iteration) unless the
 teacher's items were rejected; curves are drawn against the items actually trained on.
+
+Uncertainty is over seeds (the experiment's replicates): scipy's bootstrap, resampling seeds,
+with a fixed generator (``rng_seed``) so that a report is reproducible.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from scipy import stats
 PANEL = ["task", "student"]
 TRIAL = [*PANEL, "strategy", "seed"]
 BASELINES = ("random", "static")
+RESAMPLES = 9999  # bootstrap and permutation resamples
+LEVEL = 0.95  # bootstrap confidence level
+DIFFICULTY = "accuracy_difficulty_"  # metric prefix: test accuracy on items of difficulty k
 
 
 def mean_curves(curves: pd.DataFrame) -> pd.DataFrame:
@@ -53,24 +57,57 @@ def first_reach(x: np.ndarray, y: np.ndarray, target: float) -> float:
     there, NaN for a NaN target or an empty curve."""
     if np.isnan(target) or len(x) == 0:
         return float("nan")
-    if y[0] >= target:
-        return float(x[0])
-    for k in range(len(x) - 1):
-        if y[k] < target <= y[k + 1]:
-            share = (target - y[k]) / (y[k + 1] - y[k])
-            return float(x[k] + share * (x[k + 1] - x[k]))
-    return float("inf")
+    needed, _, _ = reach(np.asarray(x, float)[None], np.asarray(y, float)[None], np.array([target]))
+    return float(needed[0])
 
 
-def efficiency(curves: pd.DataFrame, baseline: str, x: str = "n_synthetic") -> pd.DataFrame:
+def reach(
+    x: np.ndarray, y: np.ndarray, target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`first_reach` for a batch of curves (rows of ``x``, ``y``) and targets.
+
+    Returns:
+        ``(needed, segment, crossed)``: the ``x`` of the first crossing; the index k of the
+        segment (k, k + 1) it lies on; whether it is a crossing (False where the curve starts
+        at or above the target or never gets there).
+    """
+    # A repeated last point is a flat segment nothing crosses: curves of one point work too.
+    x, y = np.column_stack([x, x[:, -1]]), np.column_stack([y, y[:, -1]])
+    t = target[:, None]
+    cross = (y[:, :-1] < t) & (t <= y[:, 1:])
+    segment, rows = cross.argmax(axis=1), np.arange(len(y))
+    y0, y1 = y[rows, segment], y[rows, segment + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at = x[rows, segment] + (target - y0) / (y1 - y0) * (
+            x[rows, segment + 1] - x[rows, segment]
+        )
+    start = y[:, 0] >= target
+    crossed = cross.any(axis=1) & ~start
+    needed = np.where(start, x[:, 0], np.where(crossed, at, np.inf))
+    return np.where(np.isnan(target), np.nan, needed), segment, crossed
+
+
+def efficiency(
+    curves: pd.DataFrame,
+    baseline: str,
+    x: str = "n_synthetic",
+    n_resamples: int = RESAMPLES,
+    rng_seed: int = 0,
+) -> pd.DataFrame:
     """For each strategy and budget: what ``baseline`` needs (in ``x``: items or teacher
     tokens) to reach the strategy's accuracy, over what the strategy used.
 
-    Computed on the seed-mean curves (``ratio``; ``reached`` False means the baseline never
-    got there and ``ratio`` is then ``inf``, with ``bound`` = the baseline's largest ``x`` over
-    the strategy's: "> bound"; ``seeds``: the strategy's seeds at that step), and per seed
-    against the baseline's trial of the same seed (``seed_median``, ``seed_min``, ``seed_max``
-    over seeds, ``inf`` where unreached; ``seed_pairs`` seeds compared).
+    Computed on the seed-mean curves: ``ratio`` (``reached`` False: the baseline never got
+    there, ``ratio`` inf, ``bound`` = the baseline's largest ``x`` over the strategy's);
+    ``seeds``: the strategy's seeds at that step. ``warmup`` W = the baseline's ``x`` at the
+    warm-up (step -1; 0 if none) and ``marginal`` = (needed - W) / (x - W): the same ratio on
+    what came after the shared warm-up. ``undetermined``: the baseline's seed-mean rises less
+    than its standard error (sd over seeds / sqrt(seeds), the larger of the segment's two
+    ends) across the segment where it reaches the target, so the crossing point is noise.
+    ``ratio_low``/``ratio_high`` and ``marginal_low``/``marginal_high``: 95% seed-bootstrap
+    intervals (see :func:`efficiency_intervals`; ``interval_seeds`` seeds paired). Per seed,
+    against the baseline's trial of the same seed: ``seed_median``, ``seed_min``,
+    ``seed_max`` (inf where unreached) over ``seed_pairs`` seeds.
 
     Returns:
         One row per (task, student, strategy, step >= 0), strategies other than the baseline;
@@ -85,204 +122,184 @@ def efficiency(curves: pd.DataFrame, baseline: str, x: str = "n_synthetic") -> p
         .agg(seed_median="median", seed_min="min", seed_max="max", seed_pairs="size")
         .reset_index()
     )
-    return table.merge(spread, on=[*PANEL, "strategy", "step"], how="left")
+    intervals = efficiency_intervals(curves, table, baseline, x, n_resamples, rng_seed)
+    keys = [*PANEL, "strategy", "step"]
+    return table.merge(spread, on=keys, how="left").merge(intervals, on=keys, how="left")
 
 
 def _ratios(curves: pd.DataFrame, keys: list[str], baseline: str, x: str) -> pd.DataFrame:
     """Within each group of ``keys``: the baseline's curve against every other strategy's
     points of the iterations (see :func:`efficiency`)."""
-    rows = []
+    frames = []
     for key, group in curves.dropna(subset=[x]).groupby(keys, sort=False):
         base = group[group["strategy"] == baseline].sort_values("step")
-        if base.empty:
+        others = group[(group["strategy"] != baseline) & (group["step"] >= 0)]
+        if base.empty or others.empty:
             continue
         base_x, base_y = base[x].to_numpy(float), base["accuracy"].to_numpy(float)
-        others = group[(group["strategy"] != baseline) & (group["step"] >= 0)]
-        for row in others.itertuples(index=False):
-            used = float(getattr(row, x))
-            needed = first_reach(base_x, base_y, row.accuracy)
-            rows.append(
+        used, target = others[x].to_numpy(float), others["accuracy"].to_numpy(float)
+        n = len(others)
+        needed, segment, crossed = reach(np.tile(base_x, (n, 1)), np.tile(base_y, (n, 1)), target)
+        # The baseline's standard error per point; none for one seed (or per-seed curves).
+        spread = base["accuracy_std"] if "accuracy_std" in base else pd.Series(np.nan, base.index)
+        noise = np.nan_to_num(spread.to_numpy(float) / np.sqrt(base.get("seeds", 1)), nan=0.0)
+        noise = np.append(noise, noise[-1])  # as reach's repeated last point
+        rise = np.diff(np.append(base_y, base_y[-1]))[segment]
+        warm = base.loc[base["step"] == -1, x]
+        warmup = float(warm.iloc[0]) if len(warm) else 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frame = pd.DataFrame(
                 {
                     **dict(zip(keys, key, strict=True)),
-                    "strategy": row.strategy,
-                    "step": row.step,
+                    "strategy": others["strategy"].to_numpy(),
+                    "step": others["step"].to_numpy(),
                     "x": used,
-                    "accuracy": row.accuracy,
-                    "seeds": getattr(row, "seeds", 1),
+                    "accuracy": target,
+                    "seeds": others["seeds"].to_numpy() if "seeds" in others else 1,
                     "baseline_x": needed,
-                    "ratio": needed / used if used > 0 else float("nan"),
-                    "reached": bool(np.isfinite(needed)),
-                    "bound": base_x.max() / used if used > 0 else float("nan"),
+                    "ratio": np.where(used > 0, needed / used, np.nan),
+                    "reached": np.isfinite(needed),
+                    "bound": np.where(used > 0, base_x.max() / used, np.nan),
+                    "undetermined": crossed
+                    & (rise < np.maximum(noise[segment], noise[segment + 1])),
+                    "warmup": warmup,
+                    "marginal": np.where(
+                        used > warmup, (needed - warmup) / (used - warmup), np.nan
+                    ),
                 }
             )
-    return pd.DataFrame(rows)
-
-
-def win_rates(
-    curves: pd.DataFrame, order: list[str] | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The win-rate matrix over (task, student, budget, seed) cells.
-
-    ``P[i][j]`` = the share of cells with an accuracy for both i and j where i's accuracy is
-    higher, a tie counting half. A cell where either is missing (NaN, a trial not that far)
-    is left out of that pair.
-
-    Returns:
-        ``(matrix, overall)``: the matrix (rows i, columns j, NaN on the diagonal and for pairs
-        with no common cell) and per strategy its pooled win rate against all the others
-        (``win_rate``), the comparisons behind it (``cells``) and its rank (1 = best; equal
-        win rates share a rank).
-    """
-    iterations = curves[curves["step"] >= 0].dropna(subset=["accuracy"])
-    table = iterations.set_index([*PANEL, "step", "seed", "strategy"])["accuracy"].unstack()
-    names = order or list(pd.unique(iterations["strategy"]))
-    names = [name for name in names if name in table.columns]
-    matrix = pd.DataFrame(np.nan, index=names, columns=names)
-    won, compared = dict.fromkeys(names, 0.0), dict.fromkeys(names, 0)
-    for i in names:
-        for j in names:
-            if i == j:
-                continue
-            both = table[[i, j]].dropna()
-            if both.empty:
-                continue
-            wins = float((both[i] > both[j]).sum() + 0.5 * (both[i] == both[j]).sum())
-            matrix.loc[i, j] = wins / len(both)
-            won[i] += wins
-            compared[i] += len(both)
-    overall = pd.DataFrame(
-        {
-            "strategy": names,
-            "win_rate": [won[n] / compared[n] if compared[n] else np.nan for n in names],
-            "cells": [compared[n] for n in names],
-        }
-    )
-    overall["rank"] = overall["win_rate"].rank(ascending=False, method="min").astype("Int64")
-    return matrix, overall
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """Spearman's rho and its two-sided p-value; NaN for fewer than 3 pairs or a constant
-    side (no ranking to correlate)."""
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan"), float("nan")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = stats.spearmanr(a, b)
-    return float(result.statistic), float(result.pvalue)
-
-
-def scored_items(items: pd.DataFrame) -> pd.DataFrame:
-    """The items that carry both their own score and their seed's (finite)."""
-    if items.empty or "score" not in items:
-        return items.iloc[0:0]
-    values = items[["seed_score", "score"]].apply(pd.to_numeric, errors="coerce")
-    return items[np.isfinite(values).all(axis=1)]
-
-
-def fidelity(items: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Score fidelity: does a synthetic item keep its seed's score (Figure 2)?
-
-    Returns:
-        ``(per_item, per_iteration, medians)``:
-
-        - ``per_item``: per (task, student, strategy), Spearman's rho (and p) between each
-          item's score and its seed's, over all its items (every seed and iteration);
-        - ``per_iteration``: the same per iteration;
-        - ``medians``: the dataset level: one point per (task, student, strategy, seed,
-          iteration), the median score of the picked seeds (``seed_median``, over the items,
-          as each item came from one) and of the items (``item_median``); rho and p over
-          those points per strategy are in ``medians.attrs["rho"]``.
-    """
-    scored = scored_items(items)
-    keys = [*PANEL, "strategy"]
-
-    def correlate(group: pd.DataFrame) -> pd.Series:
-        rho, p = spearman(group["seed_score"].to_numpy(float), group["score"].to_numpy(float))
-        return pd.Series({"rho": rho, "p": p, "n": len(group)})
-
-    per_item = _apply(scored, keys, correlate)
-    per_iteration = _apply(scored, [*keys, "iteration"], correlate)
-    medians = (
-        scored.groupby([*keys, "seed", "iteration"], sort=False)
-        .agg(seed_median=("seed_score", "median"), item_median=("score", "median"))
-        .reset_index()
-    )
-    summary = {}
-    for key, group in medians.groupby(keys, sort=False):
-        rho, p = spearman(
-            group["seed_median"].to_numpy(float), group["item_median"].to_numpy(float)
-        )
-        summary[key] = {"rho": rho, "p": p, "n": len(group)}
-    medians.attrs["rho"] = summary
-    return per_item, per_iteration, medians
-
-
-def _apply(table: pd.DataFrame, keys: list[str], function) -> pd.DataFrame:
-    columns = [*keys, "rho", "p", "n"]
-    if table.empty:
-        return pd.DataFrame(columns=columns)
-    rows = [
-        {**dict(zip(keys, key, strict=True)), **function(group).to_dict()}
-        for key, group in table.groupby(keys, sort=False)
-    ]
-    result = pd.DataFrame(rows, columns=columns)
-    result["n"] = result["n"].astype(int)
-    return result
-
-
-def ordering(items: pd.DataFrame, band: float = 0.9) -> pd.DataFrame:
-    """Cumulative accuracy of the student on the synthetic items, taken in score order
-    (highest score first, the order a top-k selector picks in) vs in random order (Figure 3).
-
-    If the scores say which items the student gets wrong, the ordered curve starts below the
-    overall accuracy and climbs to it; in random order the cumulative accuracy of the first k
-    items is hypergeometric, with mean the overall accuracy at every k (``shuffled``) and the
-    central ``band`` interval given exactly (``shuffled_low``, ``shuffled_high``).
-
-    Returns:
-        One row per (task, student, strategy, k): ``fraction`` = k / n, ``ordered``,
-        ``shuffled``, ``shuffled_low``, ``shuffled_high``. Ties in score keep item id order.
-    """
-    scored = scored_items(items).dropna(subset=["student_correct"])
-    frames = []
-    for key, group in scored.groupby([*PANEL, "strategy"], sort=False):
-        ranked = group.assign(neg=-group["score"].astype(float)).sort_values(
-            ["neg", "id"], kind="stable"
-        )
-        correct = ranked["student_correct"].astype(bool).to_numpy()
-        n, right = len(correct), int(correct.sum())
-        k = np.arange(1, n + 1)
-        tail = (1 - band) / 2
-        frames.append(
-            pd.DataFrame(
-                {
-                    **dict(zip([*PANEL, "strategy"], key, strict=True)),
-                    "k": k,
-                    "fraction": k / n,
-                    "ordered": np.cumsum(correct) / k,
-                    "shuffled": np.full(n, right / n),
-                    "shuffled_low": stats.hypergeom.ppf(tail, n, right, k) / k,
-                    "shuffled_high": stats.hypergeom.ppf(1 - tail, n, right, k) / k,
-                }
-            )
-        )
+        frames.append(frame)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def ordering_summary(curve: pd.DataFrame, share: float = 0.25) -> pd.DataFrame:
-    """Per (task, student, strategy): items, the overall accuracy on them and the accuracy on
-    the first ``share`` of them by score (the hardest by the scorer's account)."""
+def efficiency_intervals(
+    curves: pd.DataFrame,
+    table: pd.DataFrame,
+    baseline: str,
+    x: str,
+    n_resamples: int = RESAMPLES,
+    rng_seed: int = 0,
+) -> pd.DataFrame:
+    """95% seed-bootstrap intervals (scipy, percentile method) on ``ratio`` and ``marginal``
+    for each row of an :func:`efficiency` table.
+
+    Paired: a resample draws seeds with replacement, each bringing its strategy trial and its
+    baseline trial (the same seed); the statistic is the efficiency on the resampled
+    seed-mean curves. Seeds without both are left out (``interval_seeds``: those in); fewer
+    than two give NaN. Every row restarts ``np.random.default_rng(rng_seed)``.
+    """
     rows = []
-    for key, group in curve.groupby([*PANEL, "strategy"], sort=False):
-        n = len(group)
-        first = max(1, int(np.ceil(share * n)))
-        rows.append(
-            {
-                **dict(zip([*PANEL, "strategy"], key, strict=True)),
-                "items": n,
-                "accuracy": float(group["ordered"].iloc[-1]),
-                "first_share_accuracy": float(group["ordered"].iloc[first - 1]),
-            }
+    trials = curves.dropna(subset=["accuracy", x])
+    for key, panel in trials.groupby(PANEL, sort=False):
+        base = panel[panel["strategy"] == baseline]
+        base_y = base.pivot(index="seed", columns="step", values="accuracy")
+        base_x = base.pivot(index="seed", columns="step", values=x)
+        warm = list(base_y.columns).index(-1) if -1 in base_y.columns else None
+        for row in table[(table["task"] == key[0]) & (table["student"] == key[1])].itertuples():
+            at = panel[(panel["strategy"] == row.strategy) & (panel["step"] == row.step)]
+            at = at.set_index("seed").reindex([s for s in at["seed"] if s in base_y.index])
+            curve = (base_x.loc[at.index].to_numpy(), base_y.loc[at.index].to_numpy())
+            point = (at[x].to_numpy(float), at["accuracy"].to_numpy(float))
+            low, high = bootstrap(
+                _efficiency_statistic(curve, point, warm), len(at), 2, n_resamples, rng_seed
+            )
+            # The statistic is in arctan space (bounded: "never" is pi/2): back to ratios.
+            low, high = _untan(low), _untan(high)
+            rows.append(
+                {
+                    **dict(zip(PANEL, key, strict=True)),
+                    "strategy": row.strategy,
+                    "step": row.step,
+                    "ratio_low": low[0],
+                    "ratio_high": high[0],
+                    "marginal_low": low[1],
+                    "marginal_high": high[1],
+                    "interval_seeds": len(at),
+                }
+            )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            *PANEL,
+            "strategy",
+            "step",
+            "ratio_low",
+            "ratio_high",
+            "marginal_low",
+            "marginal_high",
+            "interval_seeds",
+        ],
+    )
+
+
+def _efficiency_statistic(
+    curve: tuple[np.ndarray, np.ndarray], point: tuple[np.ndarray, np.ndarray], warm: int | None
+) -> Callable[..., np.ndarray]:
+    """The bootstrap statistic on seed indices: arctan of (ratio, marginal) on the mean curves
+    of the resampled seeds. arctan keeps "never" (inf) finite, so the percentiles interpolate
+    (np.percentile gives NaN between inf and inf), and is monotone, so they mean the same."""
+    (base_x, base_y), (used, target) = curve, point
+
+    def statistic(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        index = index.astype(int)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a step no resampled seed reached
+            mean_x = np.nanmean(base_x[index], axis=-2)
+            mean_y = np.nanmean(base_y[index], axis=-2)
+        steps, shape = mean_x.shape[-1], index.shape[:-1]
+        needed, _, _ = reach(
+            mean_x.reshape(-1, steps), mean_y.reshape(-1, steps), target[index].mean(-1).ravel()
         )
-    return pd.DataFrame(rows)
+        spent = used[index].mean(-1).ravel()
+        w = mean_x.reshape(-1, steps)[:, warm] if warm is not None else 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.stack([needed / spent, (needed - w) / (spent - w)])
+        return np.arctan(values).reshape(2, *shape)
+
+    return statistic
+
+
+def _untan(values: np.ndarray) -> np.ndarray:
+    return np.where(values >= np.pi / 2, np.inf, np.tan(values))
+
+
+def bootstrap(
+    statistic: Callable[..., np.ndarray], seeds: int, outputs: int, n_resamples: int, rng_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """scipy's bootstrap (percentile: with a handful of seeds BCa's jackknife is degenerate)
+    of ``statistic`` (``outputs`` values) over the indices of ``seeds`` seeds: the 95%
+    interval's ends, NaN for fewer than two seeds."""
+    if seeds < 2:
+        return np.full(outputs, np.nan), np.full(outputs, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # degenerate resamples (every seed alike) are fine
+        result = stats.bootstrap(
+            (np.arange(seeds, dtype=float),),
+            statistic,
+            n_resamples=n_resamples,
+            vectorized=True,
+            confidence_level=LEVEL,
+            method="percentile",
+            rng=np.random.default_rng(rng_seed),
+        )
+    return np.asarray(result.confidence_interval.low), np.asarray(result.confidence_interval.high)
+
+
+def difficulty_accuracy(curves: pd.DataFrame) -> pd.DataFrame:
+    """Test accuracy per difficulty (metrics ``accuracy_difficulty_<k>``) at each strategy's
+    last step with such values: per (task, student, strategy, difficulty), the mean over the
+    seeds there (``seeds``). Empty when no run logs them."""
+    columns = [c for c in curves.columns if c.startswith(DIFFICULTY)]
+    if not columns:
+        return pd.DataFrame()
+    long = curves.melt(
+        id_vars=[*TRIAL, "step"], value_vars=columns, var_name="difficulty", value_name="value"
+    ).dropna(subset=["value"])
+    long["difficulty"] = long["difficulty"].str.removeprefix(DIFFICULTY)
+    last = long.groupby([*PANEL, "strategy"], sort=False)["step"].transform("max")
+    return (
+        long[long["step"] == last]
+        .groupby([*PANEL, "strategy", "step", "difficulty"], sort=False)["value"]
+        .agg(accuracy="mean", seeds="size")
+        .reset_index()
+    )

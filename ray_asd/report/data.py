@@ -25,7 +25,26 @@ from ray_asd.tracking import GRID_AXES, GRID_TAG, STEP_OF_PHASE
 
 REPORT_TAG = "ray_asd.report"  # marks the report's own run, which is not a trial
 CURVE_METRICS = ("accuracy", "n_synthetic", "teacher_tokens")
-ITEM_COLUMNS = ("id", "seed_id", "iteration", "seed_score", "score", "student_correct")
+# Optional metrics per step, one per difficulty k of the test items: accuracy_difficulty_<k>.
+DIFFICULTY_PREFIX = "accuracy_difficulty_"
+# What an items.jsonl row holds for the report; a field an older run lacks reads as NaN.
+ITEM_COLUMNS = (
+    "id",
+    "seed_id",
+    "iteration",
+    "seed_score",
+    "score",
+    "student_correct",
+    "seed_score_first",  # its seed's score under the trial's first-iteration student
+    "correct_first",  # and that student's correctness on the item
+    "seed_score_final",  # the same under the final-iteration student
+    "correct_final",
+    "scorer",  # the scorer that produced the scores
+    "seed_difficulty",
+)
+# Trial tags naming the strategy's parts: scorer "none" and selector "uniform" read nothing
+# from the student (the A/A noise floor).
+PART_TAGS = {"scorer": "ray_asd.scorer", "selector": "ray_asd.selector"}
 BASE_STEP = STEP_OF_PHASE["base"]
 
 
@@ -36,7 +55,8 @@ class ExperimentData:
     name: str
     uri: str
     experiment_id: str
-    runs: pd.DataFrame  # one row per trial: run_id, cell, status, keys, iterations, steps
+    runs: pd.DataFrame  # one row per trial: run_id, cell, status, keys, scorer, selector
+    # (tags; None for older runs), iterations, last_step
     curves: pd.DataFrame  # one row per (trial, step): see ray_asd.report.analyses
     items: pd.DataFrame  # accepted items of the iterations, with their scores
     order: list[str]  # strategies in grid order
@@ -117,6 +137,7 @@ def _describe(run: Run) -> dict[str, object]:
         "cell": tags.get("ray_asd.cell", run.info.run_name),
         "status": run.info.status,
         **{axis: tags[axis] for axis in GRID_AXES},
+        **{part: tags.get(tag) for part, tag in PART_TAGS.items()},  # None: an older run
         "iterations": int(params.get("budget.iterations", "0")),
     }
 
@@ -124,7 +145,8 @@ def _describe(run: Run) -> dict[str, object]:
 def _curve(client: MlflowClient, run: Run) -> pd.DataFrame:
     """The run's (step, metric) values as one row per step."""
     values: dict[int, dict[str, float]] = {}
-    for key in CURVE_METRICS:
+    extra = sorted(k for k in run.data.metrics if k.startswith(DIFFICULTY_PREFIX))
+    for key in (*CURVE_METRICS, *extra):
         for metric in client.get_metric_history(run.info.run_id, key):
             values.setdefault(metric.step, {})[key] = metric.value
     tags = run.data.tags
@@ -133,11 +155,11 @@ def _curve(client: MlflowClient, run: Run) -> pd.DataFrame:
             "run_id": run.info.run_id,
             **{axis: tags[axis] for axis in GRID_AXES},
             "step": step,
-            **{key: metrics.get(key, float("nan")) for key in CURVE_METRICS},
+            **{key: metrics.get(key, float("nan")) for key in (*CURVE_METRICS, *extra)},
         }
         for step, metrics in sorted(values.items())
     ]
-    curve = pd.DataFrame(rows, columns=["run_id", *GRID_AXES, "step", *CURVE_METRICS])
+    curve = pd.DataFrame(rows, columns=["run_id", *GRID_AXES, "step", *CURVE_METRICS, *extra])
     # The base model has spent nothing.
     curve.loc[curve["step"] == BASE_STEP, "teacher_tokens"] = 0.0
     return curve

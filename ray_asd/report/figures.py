@@ -132,7 +132,7 @@ def win_rate_heatmap(matrix: pd.DataFrame, overall: pd.DataFrame) -> Figure:
             if np.isnan(values[i, j]):
                 text = "–"
             elif i == len(names):
-                text = f"{values[i, j]:.2f}\n#{overall['rank'].iloc[j]}"
+                text = f"{values[i, j]:.2f}\n{_span(overall.iloc[j])}\n#{overall['rank'].iloc[j]}"
             else:
                 text = f"{values[i, j]:.2f}"
             dark = not np.isnan(values[i, j]) and abs(values[i, j] - 0.5) > 0.3
@@ -141,7 +141,7 @@ def win_rate_heatmap(matrix: pd.DataFrame, overall: pd.DataFrame) -> Figure:
             )
     ax.axhline(len(names) - 0.5, color="black", linewidth=2)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
-    ax.set_yticks(range(len(names) + 1), [*names, "overall\n(column, rank)"])
+    ax.set_yticks(range(len(names) + 1), [*names, "overall\n(column, 95%, rank)"])
     ax.set_xlabel("column strategy")
     ax.set_ylabel("row strategy")
     ax.set_title(
@@ -153,60 +153,79 @@ def win_rate_heatmap(matrix: pd.DataFrame, overall: pd.DataFrame) -> Figure:
     return figure
 
 
-def fidelity_scatter(items: pd.DataFrame, per_item: pd.DataFrame, medians: pd.DataFrame) -> Figure:
-    """Per (task, student, strategy): each item's score vs its seed's (top) with a least
-    squares line, and the dataset medians per (seed, iteration) (bottom)."""
+def _span(row: pd.Series) -> str:
+    """The overall win rate's bootstrap interval, ``[0.40, 0.60]``."""
+    low, high = row.get("win_rate_low", np.nan), row.get("win_rate_high", np.nan)
+    return "" if pd.isna(low) or pd.isna(high) else f"[{low:.2f}, {high:.2f}]"
+
+
+def fidelity_scatter(items: pd.DataFrame, summary: pd.DataFrame, medians: pd.DataFrame) -> Figure:
+    """Per (task, student, strategy): each item's score vs its seed's (top) coloured by
+    iteration, titled with the per-(iteration, seed) rho, and the dataset medians per (seed,
+    iteration) (bottom) with their rho and within-iteration null p."""
     groups = list(items.groupby([*PANEL, "strategy"], sort=False))
     columns = min(4, len(groups))
     rows = math.ceil(len(groups) / columns)  # each group: a per-item and a medians panel
     figure, axes = plt.subplots(
-        2 * rows, columns, figsize=(max(7.0, 4.6 * columns), 8.2 * rows), squeeze=False
+        2 * rows, columns, figsize=(max(7.0, 4.6 * columns), 8.4 * rows), squeeze=False
     )
     for k in range(len(groups), rows * columns):  # the unused places of the last row
         axes[2 * (k // columns)][k % columns].set_visible(False)
         axes[2 * (k // columns) + 1][k % columns].set_visible(False)
-    summary = medians.attrs.get("rho", {})
+    stats = summary.set_index([*PANEL, "strategy"])
     for k, (key, group) in enumerate(groups):
-        task, student, strategy = key
         top, bottom = (
             axes[2 * (k // columns)][k % columns],
             axes[2 * (k // columns) + 1][k % columns],
         )
-        x, y = group["seed_score"].to_numpy(float), group["score"].to_numpy(float)
-        top.scatter(x, y, s=12, alpha=0.6)
-        _fit_line(top, x, y)
-        stat = per_item[
-            (per_item["task"] == task)
-            & (per_item["student"] == student)
-            & (per_item["strategy"] == strategy)
-        ].iloc[0]
-        top.set_title(f"{strategy} · {task} · {student}\nper item: {_rho_text(stat)}", fontsize=9)
+        stat = stats.loc[key]
+        scatter = top.scatter(
+            group["seed_score"].astype(float),
+            group["score"].astype(float),
+            c=group["iteration"].astype(float),
+            cmap="viridis",
+            s=12,
+            alpha=0.7,
+        )
+        if group["iteration"].nunique() > 1:
+            figure.colorbar(scatter, ax=top, label="iteration", fraction=0.05, pad=0.02)
+        top.set_title(
+            f"{key[2]} · {key[0]} · {key[1]}\nρ per (iteration, seed): median "
+            f"{_number(stat['rho_median'])} [{_number(stat['rho_min'])}, "
+            f"{_number(stat['rho_max'])}], {int(stat['groups'])} groups\n"
+            f"pooled (mixes students): {_number(stat['pooled_rho'])}, n={int(stat['items'])}",
+            fontsize=8,
+        )
         top.set_xlabel("seed's score")
         top.set_ylabel("synthetic item's score")
         level = medians[
-            (medians["task"] == task)
-            & (medians["student"] == student)
-            & (medians["strategy"] == strategy)
+            (medians["task"] == key[0])
+            & (medians["student"] == key[1])
+            & (medians["strategy"] == key[2])
         ]
         bottom.scatter(level["seed_median"], level["item_median"], s=30, color="tab:orange")
         _fit_line(
             bottom, level["seed_median"].to_numpy(float), level["item_median"].to_numpy(float)
         )
-        bottom.set_title(f"dataset medians: {_rho_text(summary.get(key, {}))}", fontsize=9)
+        if stat["points"] < 5:
+            words = f"too few points ({int(stat['points'])})"
+        else:
+            words = (
+                f"ρ={_number(stat['dataset_rho'])}, null p={stat['null_p']:.2g} "
+                f"(links shuffled within iterations), {int(stat['points'])} points"
+            )
+        bottom.set_title(f"dataset medians per (seed, iteration):\n{words}", fontsize=8)
         bottom.set_xlabel("median score of the picked seeds")
         bottom.set_ylabel("median score of their items")
         for ax in (top, bottom):
             ax.grid(alpha=0.3)
     figure.suptitle("Score fidelity:\nsynthetic items vs the seeds they were written from")
-    figure.tight_layout()
+    figure.tight_layout(rect=(0, 0, 1, 0.97))  # room for the two-line title
     return figure
 
 
-def _rho_text(stat: pd.Series | dict) -> str:
-    rho, p, n = stat.get("rho", np.nan), stat.get("p", np.nan), int(stat.get("n", 0))
-    if np.isnan(rho):
-        return f"ρ n/a (n={n})"
-    return f"ρ={rho:.2f}, p={p:.2g}, n={n}"
+def _number(value: float) -> str:
+    return "n/a" if pd.isna(value) else f"{value:.2f}"
 
 
 def _fit_line(ax: plt.Axes, x: np.ndarray, y: np.ndarray) -> None:
@@ -218,33 +237,67 @@ def _fit_line(ax: plt.Axes, x: np.ndarray, y: np.ndarray) -> None:
     ax.legend(fontsize=7, loc="best")
 
 
+JUDGE_ROWS = {"first": "first-iteration student", "final": "final-iteration student"}
+
+
 def ordering_curves(curve: pd.DataFrame) -> Figure:
-    """Per (task, student, strategy): cumulative accuracy of the student on its synthetic
-    items in score order vs random order (mean and central 90%)."""
-    groups = list(curve.groupby([*PANEL, "strategy"], sort=False))
-    figure, axes = _grid(len(groups), 4, width=4.4, height=3.6)
-    for ax, ((task, student, strategy), group) in zip(axes, groups, strict=True):
-        ax.plot(
-            group["fraction"], group["ordered"], color="tab:blue", label="by score (highest first)"
-        )
-        ax.plot(group["fraction"], group["shuffled"], "--", color="#555555", label="random order")
-        ax.fill_between(
-            group["fraction"],
-            group["shuffled_low"],
-            group["shuffled_high"],
-            color="#999999",
-            alpha=0.25,
-            linewidth=0,
-            label="random order, 90%",
-        )
-        ax.set_ylim(-0.02, 1.02)
-        ax.set_title(f"{strategy} · {task} · {student} ({len(group)} items)", fontsize=9)
-        ax.set_xlabel("share of items taken")
-        ax.set_ylabel("student accuracy on them")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+    """Two rows of panels (the first-iteration student's, the final one's), one column per
+    (task, student, strategy): the student's cumulative accuracy on the synthetic items taken
+    highest seed score first, all iterations pooled (thick) and per iteration (thin), vs
+    random order (the pooled items' mean and central 90%)."""
+    groups = list(pd.unique(curve[[*PANEL, "strategy"]].apply(tuple, axis=1)))
+    columns = len(groups)
+    figure, axes = plt.subplots(2, columns, figsize=(max(7.0, 4.2 * columns), 7.6), squeeze=False)
+    for row, judge in enumerate(JUDGE_ROWS):
+        for column, key in enumerate(groups):
+            ax = axes[row][column]
+            mine = curve[
+                (curve["judge"] == judge)
+                & (curve["task"] == key[0])
+                & (curve["student"] == key[1])
+                & (curve["strategy"] == key[2])
+            ]
+            _ordering_panel(ax, mine, legend=column == 0)  # the same lines in every panel
+            ax.set_title(f"{key[2]} · {key[0]} · {key[1]}\n{JUDGE_ROWS[judge]}", fontsize=9)
+            ax.set_xlabel("share of items taken (highest seed score first)")
+            if column == 0:
+                ax.set_ylabel(f"{JUDGE_ROWS[judge]}:\ncumulative accuracy")
     figure.suptitle(
-        "Ordering: the student's cumulative accuracy on\nits synthetic items, by score vs shuffled"
+        "Ordering: the student's cumulative accuracy on the synthetic items,\n"
+        "by their seeds' scores vs shuffled"
     )
     figure.tight_layout()
     return figure
+
+
+def _ordering_panel(ax: plt.Axes, curve: pd.DataFrame, legend: bool) -> None:
+    if curve.empty:
+        ax.text(0.5, 0.5, "no scores from this student", ha="center", va="center")
+        ax.set_ylim(-0.02, 1.02)
+        return
+    per_iteration = [(t, g) for t, g in curve.groupby("iteration", sort=False) if t != "pooled"]
+    shades = plt.get_cmap("viridis")(np.linspace(0.15, 0.85, max(1, len(per_iteration))))
+    for shade, (t, group) in zip(shades, per_iteration, strict=True):
+        ax.plot(group["fraction"], group["ordered"], color=shade, lw=0.9, alpha=0.8, label=f"t={t}")
+    pooled = curve[curve["iteration"] == "pooled"]
+    ax.plot(
+        pooled["fraction"],
+        pooled["ordered"],
+        color="tab:blue",
+        lw=2.2,
+        label=f"all iterations ({len(pooled)} items)",
+    )
+    ax.plot(pooled["fraction"], pooled["shuffled"], "--", color="#555555", label="random order")
+    ax.fill_between(
+        pooled["fraction"],
+        pooled["shuffled_low"],
+        pooled["shuffled_high"],
+        color="#999999",
+        alpha=0.25,
+        linewidth=0,
+        label="random order, 90%",
+    )
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=7, loc="best")

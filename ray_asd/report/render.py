@@ -32,6 +32,37 @@ def ratio_text(ratio: float, reached: bool, bound: float) -> str:
     return f"{ratio:.2f}x"
 
 
+def times(value: float, unit: str = "x") -> str:
+    """``1.33x``; ``never`` for inf; ``–`` for NaN."""
+    if pd.isna(value):
+        return "–"
+    return "never" if np.isinf(value) else f"{value:.2f}{unit}"
+
+
+def interval_text(value: float, low: float, high: float, unit: str = "x") -> str:
+    """``1.33x [1.10x, 1.60x]``: a value and its interval; the value alone where the interval
+    is NaN (fewer than two seeds)."""
+    if pd.isna(low) or pd.isna(high):
+        return times(value, unit)
+    return f"{times(value, unit)} [{times(low, unit)}, {times(high, unit)}]"
+
+
+def efficiency_text(row: object, column: str = "ratio") -> str:
+    """An `analyses.efficiency` row's ``ratio`` (or ``marginal``) with its 95% seed-bootstrap
+    interval: ``undetermined`` where the baseline is flat within its noise at the target;
+    ``> 2.00x`` (ratio) or ``never`` (marginal) where the baseline never got there."""
+    if getattr(row, "undetermined", False):
+        return "undetermined"
+    low, high = getattr(row, f"{column}_low", np.nan), getattr(row, f"{column}_high", np.nan)
+    if row.reached:
+        head = times(getattr(row, column))
+    else:
+        head = f"> {row.bound:.2f}x" if column == "ratio" and np.isfinite(row.bound) else "never"
+    if pd.isna(low) or pd.isna(high):
+        return head
+    return f"{head} [{times(low)}, {times(high)}]"
+
+
 def spread_text(median: float, low: float, high: float, pairs: float) -> str:
     """``1.20x [0.90, 1.50] (3 seeds)``; a seed whose baseline never got there counts as
     infinitely efficient and shows as ``never``."""

@@ -10,6 +10,7 @@ Storage layout, under ``storage/name/``::
 
     tune/             Tune's experiment state and the reported checkpoints
     trials/<cell>/    each trial's working folder: checkpoints, adapters, final artifacts
+    base/<key>.json   the base model's evaluation, shared by every seed of a (task, student)
     warmups/<key>/    the base evaluation + warm-up shared by the strategies of a cell
 
 and under ``storage/teacher_cache/`` the teacher cache, shared by the experiments of a storage

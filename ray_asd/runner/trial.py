@@ -13,6 +13,7 @@ publishes it to storage, the others start from the published checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,7 +27,7 @@ from filelock import FileLock
 from ray import tune
 
 from ray_asd.experiment import Cell, ResourcesConfig
-from ray_asd.loop import TrialParts, begin_trial, run_trial
+from ray_asd.loop import Evaluation, TrialParts, begin_trial, evaluate_base, run_trial
 from ray_asd.runner.scoring import ActorSlot, PoolAnswers, PoolReward
 from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.state import latest_checkpoint, load_checkpoint
@@ -128,7 +129,8 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
             scored[0] = answers.model_seconds
             clock = time.perf_counter()
             run.log_rows(rows)
-            run.log_artifact(folder / "items.jsonl")  # so that a report on a running trial has them
+            for name in ("items.jsonl", "evaluations.jsonl"):  # a report on a running trial
+                run.log_artifact(folder / name)
             logged = time.perf_counter()
             overhead["mlflow"] += logged - clock
             metrics = {k: v for k, v in rows[-1].items() if isinstance(v, int | float | str)}
@@ -176,6 +178,7 @@ def _trial_run(setup: Setup, cell: Cell, out: Path, start: Path | None) -> Trial
     """The trial's MLflow run: the one an earlier attempt opened (its id is kept in the trial
     folder and in every checkpoint), or a new one."""
     record = out / RUN_FILE
+    strategy = build_strategy(cell.config)
     known = [p for p in (record, start / RUN_FILE if start else None) if p and p.is_file()]
     if known:
         state = {"restores": 0, **json.loads(known[0].read_text(encoding="utf-8"))}
@@ -194,6 +197,10 @@ def _trial_run(setup: Setup, cell: Cell, out: Path, start: Path | None) -> Trial
             "ray_asd.experiment": setup.name,
             "ray_asd.cell": cell.name,
             "ray_asd.warmup_key": cell.warmup_key,  # runs that share one computed warm-up
+            # What the report's A/A row needs: which strategies read nothing (scorer none,
+            # selector uniform).
+            "ray_asd.scorer": strategy.scorer_name,
+            "ray_asd.selector": strategy.selector_name,
         },
         cell.config.model_dump(),
     )
@@ -201,7 +208,7 @@ def _trial_run(setup: Setup, cell: Cell, out: Path, start: Path | None) -> Trial
     return run
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
+def _write_json(path: Path, data: Any) -> None:
     """Whole or not at all: a process killed mid-write leaves the previous file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(path.name + ".tmp")
@@ -223,13 +230,32 @@ def _shared_start(
             shutil.copytree(shared, own)
             print(f"[trial] {cell.name}: starts from the shared warm-up in {shared}")
             return own
-        own = begin_trial(cell.config, parts, pool, test, out)
+        own = begin_trial(
+            cell.config, parts, pool, test, out, _shared_base(setup, cell, parts, test)
+        )
         staging = shared.with_name(shared.name + ".tmp")
         shutil.rmtree(staging, ignore_errors=True)
         shutil.copytree(own, staging)
         staging.rename(shared)  # complete or absent, never half-written
         print(f"[trial] {cell.name}: published the shared warm-up to {shared}")
         return own
+
+
+def _shared_base(setup: Setup, cell: Cell, parts: TrialParts, test: pd.DataFrame) -> Evaluation:
+    """The base model's evaluation, computed once per (task, student, test set) by the first
+    trial to need it: greedy and deterministic, so every seed's warm-up reuses it."""
+    settings = cell.config.model_dump_json(include={"task", "student", "eval"})
+    key = hashlib.sha256(settings.encode()).hexdigest()[:16]
+    shared = setup.folder / "base" / f"{key}.json"
+    shared.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(shared) + ".lock"):
+        if shared.is_file():
+            row, correct = json.loads(shared.read_text(encoding="utf-8"))
+            print(f"[trial] {cell.name}: reuses the base model's evaluation in {shared}")
+            return row, correct
+        row, correct = evaluate_base(parts, test)
+        _write_json(shared, [row, correct])
+        return row, correct
 
 
 def mark_failed(out: Path, tracking_uri: str) -> None:
@@ -248,7 +274,8 @@ def _finish(
     (final / "config.json").write_text(cell.config.model_dump_json(indent=2), encoding="utf-8")
     metrics.to_csv(final / "metrics.csv", index=False)
     shutil.copyfile(latest / "items.jsonl", final / "items.jsonl")
-    for name in ("config.json", "metrics.csv", "items.jsonl"):
+    shutil.copyfile(latest / "evaluations.jsonl", final / "evaluations.jsonl")
+    for name in ("config.json", "metrics.csv", "items.jsonl", "evaluations.jsonl"):
         run.log_artifact(final / name)
     if setup.log_adapter and (latest / "student").is_dir():
         run.log_artifact(latest / "student", "adapter")

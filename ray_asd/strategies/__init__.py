@@ -28,13 +28,24 @@ class Strategy:
         scorer: one float per seed, higher = pick first (or one vector per seed).
         selector: picks m seeds from the scores.
         upfront: pick and generate the whole budget (m x T) at t = 0 with the base model,
-            then train on its first m x (t + 1) items at step t (``static``).
+            then train on its first m x (t + 1) items in pick order at step t (``static``).
+        scorer_name: the scorer's registry name (``none`` for random and static).
+        selector_name: the selector's registry name.
     """
 
     name: str
     scorer: Scorer
     selector: Selector
     upfront: bool = False
+    scorer_name: str = ""
+    selector_name: str = ""
+
+    @property
+    def blind(self) -> bool:
+        """Reads nothing from the student or the seeds: two blind strategies compared are an
+        A/A test, the noise floor of every comparison (random vs static, or random with two
+        random streams)."""
+        return self.scorer_name == "none" and self.selector_name == "uniform"
 
     def score(self, table: pd.DataFrame) -> np.ndarray:
         """One finite float per seed of a scored seed table (higher = pick first), or one
@@ -89,6 +100,8 @@ def compose(
         scorer=build("scorer", SCORERS, scorer, scorer_params or {}),
         selector=build("selector", SELECTORS, selector, selector_params or {}),
         upfront=upfront,
+        scorer_name=scorer,
+        selector_name=selector,
     )
 
 
@@ -102,6 +115,7 @@ STRATEGIES: dict[str, Callable[[], Strategy]] = {
     "judge": lambda: compose("judge", "top_k", name="judge"),
     "lion": lambda: compose("lion", "balanced", name="lion"),
     "badge": lambda: compose("badge", "kmeans_pp", name="badge"),
+    "difficulty": lambda: compose("difficulty", "top_k", name="difficulty"),
 }
 
 

@@ -14,12 +14,15 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from ray_asd.tasks.base import DIFFICULTY
+
 # Columns of the scored seed table that the student scoring stage fills in.
 ANSWER_NLL = "answer_nll"  # mean token NLL of the student's own (greedy) answer
 REFERENCE_NLL = "reference_nll"  # mean token NLL of the reference answer under the student
 CORRECT = "correct"  # the task's checker on the student's answer
 GRAD_EMBEDDING = "grad_embedding"  # BADGE: last-layer gradient embedding of its own answer
 STUDENT_COLUMNS = frozenset({ANSWER_NLL, REFERENCE_NLL, CORRECT, GRAD_EMBEDDING})
+# DIFFICULTY (imported): a column of the seed table itself, where the task knows it.
 # Columns that models other than the student fill in (`ray_asd.raters`).
 REWARD = "reward"  # a reward model's score of (question, student answer)
 JUDGE_RATING = "judge_rating"  # an LLM judge's 1-10 rating of the student answer
@@ -145,6 +148,13 @@ def badge() -> Scorer:
     return EmbeddingScore(GRAD_EMBEDDING)
 
 
+def difficulty() -> Scorer:
+    """The task's own difficulty of each seed (arith: its operations; the Game of 24 CSV: its
+    rank), hardest first: the positive control. It reads nothing from the student, so if it
+    cannot beat random on a setup, no student-guided scorer is likely to."""
+    return ColumnScore(DIFFICULTY)
+
+
 def none() -> Scorer:
     return NoScore()
 
@@ -158,4 +168,5 @@ SCORERS = {
     "judge": judge,
     "lion": lion,
     "badge": badge,
+    "difficulty": difficulty,
 }

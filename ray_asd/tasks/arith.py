@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from ray_asd.errors import DataError
-from ray_asd.tasks.base import TABLE_COLUMNS
+from ray_asd.tasks.base import DIFFICULTY, TABLE_COLUMNS
 from ray_asd.tasks.numeric import extract_number, parse_number
 
 OPERATIONS = {"+": "add {n}", "-": "subtract {n}", "*": "multiply by {n}"}
@@ -144,7 +144,8 @@ SPLIT_SIZES = {"train": 1000, "test": 200}
 def builtin_table(
     split: str, *, min_ops: int = 1, max_ops: int = 4, max_number: int = 50
 ) -> pd.DataFrame:
-    """The built-in data of a split as a table (TABLE_COLUMNS), plus an ``ops`` column."""
+    """The built-in data of a split as a table (TABLE_COLUMNS), plus its ``difficulty`` (the
+    number of operations)."""
     if split not in SPLIT_SEEDS:
         raise DataError(
             f"arith built-in data: unknown split {split!r}; use one of {sorted(SPLIT_SEEDS)}"
@@ -160,11 +161,17 @@ def builtin_table(
             "source_row": i + 1,
             "question": p.question(),
             "answer": p.solution(),
-            "ops": p.ops,
+            DIFFICULTY: p.ops,
         }
         for i, p in enumerate(problems)
     ]
-    return pd.DataFrame.from_records(records, columns=[*TABLE_COLUMNS, "ops"])
+    return pd.DataFrame.from_records(records, columns=[*TABLE_COLUMNS, DIFFICULTY])
+
+
+def difficulty(question: str) -> int | None:
+    """A question's number of operations, or None if it is not in the task's format."""
+    problem = parse_problem(question)
+    return None if problem is None else problem.ops
 
 
 def oracle_question(seed_question: str, rng: random.Random) -> str | None:

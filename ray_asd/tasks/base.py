@@ -19,6 +19,9 @@ from ray_asd.tasks.numeric import NEW_QUESTION
 
 # Every loaded table has these columns, in this order (DESIGN section 3: tables move as columns).
 TABLE_COLUMNS = ("id", "source_row", "question", "answer")
+# A further column where the task knows each row's difficulty (higher = harder): the
+# `difficulty` strategy (the positive control) and the per-difficulty metrics read it.
+DIFFICULTY = "difficulty"
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Task:
         oracle: the task's programmatic teacher, where it has one.
         prompt_family: the teacher prompt templates written for this kind of task
             (``ray_asd/teacher/prompts/<family>/``).
+        difficulty: ``question -> difficulty`` where the question alone tells it (arith: its
+            number of operations), for seeds and synthetic items alike; None otherwise.
     """
 
     name: str
@@ -84,6 +89,7 @@ class Task:
     verify: Callable[[str, str], bool] | None = None
     oracle: Oracle | None = None
     prompt_family: str = "generic"
+    difficulty: Callable[[str], int | None] | None = None
 
     def cut_after_final(self, text: str) -> str:
         """``text`` without what a model wrote after answering.

@@ -14,7 +14,14 @@ import pandas as pd
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.registry import build, suggest
 from ray_asd.tasks import arith, game24
-from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Oracle, Task, compare_finals
+from ray_asd.tasks.base import (
+    DIFFICULTY,
+    TABLE_COLUMNS,
+    HubDataset,
+    Oracle,
+    Task,
+    compare_finals,
+)
 from ray_asd.tasks.latex import extract_boxed, latex_equal
 from ray_asd.tasks.numeric import FINAL, extract_number, numbers_equal
 
@@ -86,6 +93,7 @@ def arith_task(min_ops: int = 1, max_ops: int = 4, max_number: int = 50) -> Task
         verify=arith.verify,
         oracle=Oracle(arith.oracle_question, arith.oracle_answer),
         prompt_family="math_word",
+        difficulty=arith.difficulty,
     )
 
 
@@ -139,7 +147,8 @@ def _solvable() -> tuple[tuple[tuple[int, int, int, int], game24.Solution], ...]
 
 
 def read_game24_csv(path: Path) -> pd.DataFrame | None:
-    """Reads the Tree-of-Thoughts ``24.csv`` (``Rank,Puzzles,...``), keeping its difficulty order.
+    """Reads the Tree-of-Thoughts ``24.csv`` (``Rank,Puzzles,...``), keeping its difficulty
+    order: ``difficulty`` is the rank (the puzzles are ranked by how long people took).
 
     The file has no solutions: each reference answer comes from the project's solver, and an
     unsolvable puzzle gets an empty answer (which `ray-asd data check` reports). Returns None
@@ -168,9 +177,10 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
                         map(str, sorted(numbers))
                     ),  # a multiset: sorted is canonical
                     "answer": game24.solution_text(solution) if solution else "",
+                    DIFFICULTY: int(row["Rank"]) if (row.get("Rank") or "").isdigit() else number,
                 }
             )
-    return pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
+    return pd.DataFrame.from_records(records, columns=[*TABLE_COLUMNS, DIFFICULTY])
 
 
 def extract_final_line(text: str) -> str | None:

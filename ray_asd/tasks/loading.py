@@ -18,7 +18,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ray_asd.errors import DataError
-from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Task
+from ray_asd.tasks.base import DIFFICULTY, TABLE_COLUMNS, HubDataset, Task
 
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -63,6 +63,8 @@ def load_table(task: Task, source: DataSource) -> pd.DataFrame:
         table = task.builtin(source.split)
     if source.limit is not None:
         table = table.head(source.limit).reset_index(drop=True)
+    if task.difficulty is not None and DIFFICULTY not in table.columns:
+        table[DIFFICULTY] = [task.difficulty(q) for q in table["question"]]
     return table
 
 

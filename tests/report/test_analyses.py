@@ -1,12 +1,15 @@
-"""The analyses against numbers worked out by hand (tests/report/example.py's experiment)."""
+"""The curve analyses against numbers worked out by hand (tests/report/example.py's
+experiment): mean curves, efficiency with its intervals, marginal and undetermined cases."""
 
 import math
 
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
-from ray_asd.report import analyses
+from ray_asd.report import analyses, wins
+from ray_asd.report.render import efficiency_text
 from tests.report import example
 
 INF = float("inf")
@@ -117,112 +120,6 @@ def test_efficiency_with_a_single_seed() -> None:
     assert one.loc[("static", 1), "ratio"] == pytest.approx(10 / 12)
 
 
-def test_win_rates_count_ties_half_and_skip_missing_cells() -> None:
-    # Cells (seed 0: t0, t1; seed 1: t0, t1): random .3 .5 .4 .4 / static .3 .4 .2 .6 /
-    # loss .4 .6 .5 (t1 of seed 1 missing).
-    matrix, overall = analyses.win_rates(example.curves(), ["random", "static", "loss"])
-    assert matrix.loc["random", "static"] == pytest.approx(2.5 / 4)  # tie, win, win, loss
-    assert matrix.loc["static", "random"] == pytest.approx(1.5 / 4)
-    assert matrix.loc["random", "loss"] == 0.0  # over the 3 cells both have
-    assert matrix.loc["loss", "static"] == 1.0
-    assert np.isnan(matrix.loc["loss", "loss"])
-    overall = overall.set_index("strategy")
-    assert overall.loc["random", "win_rate"] == pytest.approx(2.5 / 7)
-    assert overall.loc["static", "win_rate"] == pytest.approx(1.5 / 7)
-    assert overall.loc["loss", "win_rate"] == pytest.approx(1.0)
-    assert overall["cells"].tolist() == [7, 7, 6]
-    assert overall["rank"].tolist() == [2, 3, 1]
-
-
-def test_equal_win_rates_share_a_rank() -> None:
-    curves = pd.DataFrame(
-        {
-            "task": "arith",
-            "student": "tiny",
-            "seed": "0",
-            "step": [0, 0, 0, 1, 1, 1],
-            "strategy": ["a", "b", "c"] * 2,
-            "accuracy": [0.5, 0.5, 0.1, 0.5, 0.5, 0.9],
-            "n_synthetic": 1.0,
-            "teacher_tokens": 1.0,
-        }
-    )
-    matrix, overall = analyses.win_rates(curves)
-    assert matrix.loc["a", "b"] == 0.5  # two ties
-    # a: tie, tie vs b, win, loss vs c -> 2 of 4; b the same; c: 2 of 4 as well.
-    assert overall["win_rate"].tolist() == [0.5, 0.5, 0.5]
-    assert overall["rank"].tolist() == [1, 1, 1]
-
-
-def test_fidelity_spearman_by_hand() -> None:
-    per_item, per_iteration, medians = analyses.fidelity(example.items())
-    assert per_item["strategy"].tolist() == ["loss"]  # random and static carry no scores
-    # Seeds' ranks 1..10; items' ranks (3, 2, 4, 5, 6, 7, 1, 8, 9, 10): sum d^2 = 44,
-    # rho = 1 - 6 * 44 / (10 * 99) = 11/15.
-    assert per_item["rho"].iloc[0] == pytest.approx(11 / 15)
-    assert per_item["n"].iloc[0] == 10
-    by_t = per_iteration.set_index("iteration")
-    assert by_t.loc[0, "rho"] == pytest.approx(27 / 28)  # sum d^2 = 2 over 7 items
-    # t = 1: 3 items, rho = -0.5; t = rho sqrt(1 / (1 - rho^2)) = -1/sqrt(3) with 1 degree
-    # of freedom (Cauchy): p = 2 (1/2 - atan(1/sqrt(3)) / pi) = 2/3.
-    assert by_t.loc[1, "rho"] == pytest.approx(-0.5)
-    assert by_t.loc[1, "p"] == pytest.approx(2 / 3)
-    # Dataset medians per (seed, iteration): (2.5, 2.5), (6, 6), (20, 25): rho 1.
-    points = medians.set_index(["seed", "iteration"])
-    assert points.loc[("0", 0)].tolist() == ["arith", "tiny", "loss", 2.5, 2.5]
-    assert points.loc[("1", 0), "item_median"] == 25.0
-    assert medians.attrs["rho"][("arith", "tiny", "loss")]["rho"] == pytest.approx(1.0)
-
-
-def test_spearman_p_value_by_hand_and_degenerate_inputs() -> None:
-    # 4 pairs, rho 0.8: t = 0.8 sqrt(2 / 0.36) and with 2 degrees of freedom
-    # F(t) = 1/2 + t / (2 sqrt(2 + t^2)) = 0.9: p = 0.2.
-    rho, p = analyses.spearman(np.array([1, 2, 3, 4.0]), np.array([1.5, 1.0, 3.5, 5.0]))
-    assert (rho, p) == (pytest.approx(0.8), pytest.approx(0.2))
-    assert all(math.isnan(v) for v in analyses.spearman(np.array([1, 2.0]), np.array([2, 1.0])))
-    constant = analyses.spearman(np.array([1, 2, 3.0]), np.array([5, 5, 5.0]))
-    assert all(math.isnan(v) for v in constant)
-
-
-def test_non_finite_scores_are_left_out() -> None:
-    items = example.items()
-    items.loc[items["score"] == 28.0, "score"] = np.inf
-    items.loc[items["score"] == 25.0, "score"] = np.nan
-    per_item, _, _ = analyses.fidelity(items)
-    assert per_item["n"].iloc[0] == 8
-
-
-def test_ordering_by_score_vs_shuffled() -> None:
-    curve = analyses.ordering(example.items())
-    # Highest score first: 28 F, 25 F, 12 T, 7 F, 6 T, 5 T, 3.5 T, 1.5 T, 1.0 T, 0.5 T.
-    expected = [0, 0, 1 / 3, 1 / 4, 2 / 5, 3 / 6, 4 / 7, 5 / 8, 6 / 9, 7 / 10]
-    assert curve["ordered"].tolist() == pytest.approx(expected)
-    assert curve["shuffled"].tolist() == pytest.approx([0.7] * 10)
-    # 2 of 10 items at random with 7 right: P(0 right) = C(3,2)/C(10,2) = 3/45 > 0.05 and
-    # P(<= 1 right) = 24/45 < 0.95, so the central 90% is [0, 1].
-    second = curve.iloc[1]
-    assert (second["shuffled_low"], second["shuffled_high"]) == (0.0, 1.0)
-    assert curve.iloc[-1][["shuffled_low", "shuffled_high"]].tolist() == [0.7, 0.7]
-    summary = analyses.ordering_summary(curve).iloc[0]
-    assert summary["items"] == 10
-    assert summary["first_share_accuracy"] == pytest.approx(1 / 3)  # the first ceil(2.5) = 3
-
-
-def test_ordering_breaks_score_ties_by_item_id() -> None:
-    items = pd.DataFrame(
-        {
-            "task": "arith",
-            "student": "tiny",
-            "strategy": "loss",
-            "id": ["b", "a", "c"],
-            "seed_score": [1.0, 2.0, 3.0],
-            "score": [1.0, 1.0, 0.5],
-            "student_correct": [True, False, True],
-        }
-    )
-    assert analyses.ordering(items)["ordered"].tolist() == pytest.approx([0, 0.5, 2 / 3])
-
-
 def test_each_task_and_student_is_its_own_panel() -> None:
     # A second student whose random trials are better: loss at t=0 (0.45) is matched by its
     # random mean curve (0.1, 0.2, 0.45, ...) at 8 items exactly -> 1.0x, while the first
@@ -234,5 +131,160 @@ def test_each_task_and_student_is_its_own_panel() -> None:
     table = table.set_index(["student", "strategy", "step"])
     assert table.loc[("tiny", "loss", 0), "ratio"] == pytest.approx(1.5)
     assert table.loc[("other", "loss", 0), "ratio"] == pytest.approx(1.0)
-    _, overall = analyses.win_rates(pd.concat([first, second]))
+    _, overall = wins.win_rates(pd.concat([first, second]))
     assert overall.set_index("strategy")["cells"].tolist() == [14, 14, 12]
+
+
+def test_efficiency_intervals_enumerate_two_seeds() -> None:
+    # With two seeds a resample is seed 0 twice, seed 1 twice (1/4 each) or both (1/2): the
+    # bootstrap distribution has three values, each far above 2.5% of the mass, so the 95%
+    # percentile interval is exactly [min, max] of them. loss t=0 vs random: seed 0 alone
+    # 1.25x (above), seed 1 alone never, both: the mean curves, 1.5x.
+    table = analyses.efficiency(example.curves(), "random").set_index(["strategy", "step"])
+    loss = table.loc[("loss", 0)]
+    assert (loss["ratio_low"], loss["ratio_high"]) == (pytest.approx(1.25), INF)
+    assert loss["interval_seeds"] == 2
+    # Marginal (W = 4): seed 0 (10 - 4) / (8 - 4) = 1.5, both (12 - 4) / 4 = 2, seed 1 never.
+    assert (loss["marginal_low"], loss["marginal_high"]) == (pytest.approx(1.5), INF)
+    # static t=0: seed 0 reaches 0.3 at 8 (1.0x), seed 1 0.2 at 4 (0.5x), both 0.667x;
+    # marginal (8 - 4) / 4 = 1, (4 - 4) / 4 = 0 and (16/3 - 4) / 4 = 1/3.
+    static = table.loc[("static", 0)]
+    assert [static["ratio_low"], static["ratio"], static["ratio_high"]] == pytest.approx(
+        [0.5, 2 / 3, 1.0]
+    )
+    assert [static["marginal_low"], static["marginal_high"]] == pytest.approx([0.0, 1.0])
+    # loss t=1 has one seed: no interval.
+    assert np.isnan(table.loc[("loss", 1), "ratio_low"])
+    assert efficiency_text(table.loc[("static", 0)]) == "0.67x [0.50x, 1.00x]"
+
+
+def test_efficiency_interval_is_scipys_paired_seed_bootstrap() -> None:
+    # Three seeds: the interval is what scipy.stats.bootstrap gives when it resamples seeds
+    # (each bringing its loss and its random trial) and recomputes the mean-curve ratio.
+    curves = pd.concat([example.curves(), _third_seed()], ignore_index=True)
+    table = analyses.efficiency(curves, "random", n_resamples=999, rng_seed=3)
+    row = table.set_index(["strategy", "step"]).loc[("static", 0)]
+    steps = [-2, -1, 0, 1]
+    pivot = curves.pivot_table(index=["strategy", "seed"], columns="step", values="accuracy")
+    base = pivot.loc["random"][steps].to_numpy()
+    static = pivot.loc["static"][0].to_numpy()
+    items = np.array([0.0, 4, 8, 12])
+
+    def ratio(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        return np.array(
+            [
+                analyses.first_reach(items, base[i].mean(0), static[i].mean()) / 8
+                for i in np.atleast_2d(index.astype(int))
+            ]
+        )
+
+    result = stats.bootstrap(
+        (np.arange(3.0),),
+        lambda i: ratio(i)[0],
+        n_resamples=999,
+        method="percentile",
+        rng=np.random.default_rng(3),
+        vectorized=False,
+    )
+    interval = result.confidence_interval
+    assert [row["ratio_low"], row["ratio_high"]] == pytest.approx([interval.low, interval.high])
+    assert row["ratio_low"] <= row["ratio"] <= row["ratio_high"]
+
+
+def _third_seed() -> pd.DataFrame:
+    """Seed 2 for random (0.1, 0.2, 0.3, 0.45) and static (0.1, 0.2, 0.35, 0.5)."""
+    rows = []
+    for strategy, values in {
+        "random": [0.1, 0.2, 0.3, 0.45],
+        "static": [0.1, 0.2, 0.35, 0.5],
+    }.items():
+        for (step, n), accuracy in zip(example.ITEMS_AT_STEP.items(), values, strict=True):
+            rows.append(
+                {
+                    "task": "arith",
+                    "student": "tiny",
+                    "strategy": strategy,
+                    "seed": "2",
+                    "step": step,
+                    "n_synthetic": float(n),
+                    "teacher_tokens": 100.0 * n,
+                    "accuracy": accuracy,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_marginal_efficiency_takes_the_warm_up_out() -> None:
+    # vs random (mean curve 0.1, 0.2, 0.35, 0.45 at 0, 4, 8, 12; W = 4 items): loss t=0
+    # needs 12 of 8 items (1.5x) but 8 of the 4 after the warm-up: 2x. static t=0 needs 16/3:
+    # (16/3 - 4) / 4 = 1/3.
+    table = analyses.efficiency(example.curves(), "random").set_index(["strategy", "step"])
+    assert table["warmup"].unique().tolist() == [4.0]
+    assert table.loc[("loss", 0), "marginal"] == pytest.approx(2.0)
+    assert table.loc[("static", 0), "marginal"] == pytest.approx(1 / 3)
+    assert table.loc[("loss", 1), "marginal"] == INF
+    # No warm-up step logged: W = 0 and the marginal is the ratio.
+    curves = example.curves()
+    bare = analyses.efficiency(curves[curves["step"] != -1], "random")
+    assert bare["warmup"].unique().tolist() == [0.0]
+    assert bare["marginal"].tolist() == pytest.approx(bare["ratio"].tolist())
+
+
+def _flat_baseline(random_at_1: list[float], strategy_at_0: float) -> pd.DataFrame:
+    """random: 0.1, 0.2, (0.44, 0.46), random_at_1 per seed at 0, 4, 8, 12 items; loss at
+    t=0 (8 items) strategy_at_0 on both seeds."""
+    rows = []
+    for k, seed in enumerate(["0", "1"][: len(random_at_1)]):
+        for step, n, accuracy in zip(
+            [-2, -1, 0, 1], [0, 4, 8, 12], [0.1, 0.2, [0.44, 0.46][k], random_at_1[k]], strict=True
+        ):
+            rows.append(
+                {
+                    "strategy": "random",
+                    "seed": seed,
+                    "step": step,
+                    "n_synthetic": n,
+                    "accuracy": accuracy,
+                }
+            )
+        rows.append(
+            {
+                "strategy": "loss",
+                "seed": seed,
+                "step": 0,
+                "n_synthetic": 8,
+                "accuracy": strategy_at_0,
+            }
+        )
+    return pd.DataFrame(rows).assign(task="arith", student="tiny", teacher_tokens=1.0)
+
+
+def test_a_crossing_within_the_baselines_noise_is_undetermined() -> None:
+    # random's mean: 0.45 at 8 items (sd over the two seeds 0.01414, standard error 0.01),
+    # 0.4501 at 12. loss at 0.45: reached on the 4 -> 8 segment (rise 0.25): 1.00x. At 0.4501
+    # it is reached only at 12 items, 1.50x, but across 8 -> 12 random rises 0.0001, less
+    # than its standard error there (0.01): undetermined.
+    same = analyses.efficiency(_flat_baseline([0.4401, 0.4601], 0.45), "random").iloc[0]
+    assert same["ratio"] == pytest.approx(1.0) and not same["undetermined"]
+    assert efficiency_text(same).startswith("1.00x")
+    above = analyses.efficiency(_flat_baseline([0.4401, 0.4601], 0.4501), "random").iloc[0]
+    assert above["ratio"] == pytest.approx(1.5) and above["undetermined"]
+    assert efficiency_text(above) == "undetermined"
+    assert efficiency_text(above, "marginal") == "undetermined"
+
+
+def test_with_one_seed_a_rising_baseline_is_determined() -> None:
+    # One seed: no standard error; the crossing segment rises (0.44 -> 0.4401), so the
+    # ratio stands: 8 + (0.44005 - 0.44) / 0.0001 * 4 = 10 items over 8.
+    one = analyses.efficiency(_flat_baseline([0.4401], 0.44005), "random").iloc[0]
+    assert one["ratio"] == pytest.approx(1.25) and not one["undetermined"]
+
+
+def test_difficulty_accuracy_at_the_last_step() -> None:
+    # loss: seed 0 reached t=1 (0.9, 0.3), seed 1 stopped at t=0: the last step is 1, seed 0.
+    table = analyses.difficulty_accuracy(example.curves())
+    assert table[["strategy", "step", "difficulty", "accuracy", "seeds"]].values.tolist() == [
+        ["loss", 1, "1", pytest.approx(0.9), 1],
+        ["loss", 1, "2", pytest.approx(0.3), 1],
+    ]
+    assert analyses.difficulty_accuracy(example.curves().iloc[:, :8]).empty

@@ -22,7 +22,15 @@ EXPERIMENT = "report-example"
 def write_trial(
     uri: str, experiment_id: str, strategy: str, seed: int, folder: Path, shift: float = 0.0
 ) -> str:
-    tags = {"strategy": strategy, "student": "tiny", "task": "arith", "seed": str(seed)}
+    scorer, selector = example.PARTS[strategy]
+    tags = {
+        "strategy": strategy,
+        "student": "tiny",
+        "task": "arith",
+        "seed": str(seed),
+        "ray_asd.scorer": scorer,
+        "ray_asd.selector": selector,
+    }
     name = f"{strategy}-tiny-arith-seed{seed}"
     params = {"budget": {"iterations": 2, "per_iteration": 4}, "analysis": {"score_items": True}}
     run = TrialRun.start(uri, experiment_id, name, {**tags, "ray_asd.cell": name}, params)
@@ -39,6 +47,7 @@ def write_trial(
             "iteration": max(step, -1),
             "n_synthetic": n,
             "accuracy": accuracy + shift,
+            **example.difficulty(strategy, seed, step),
         }
         if phase != "base":  # as the loop: the base row carries no teacher counters
             row["teacher_tokens"] = n * example.TOKENS_PER_ITEM
@@ -95,13 +104,41 @@ def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Pat
     overall = pd.read_csv(out / "win_rates_overall.csv")
     assert overall["strategy"].tolist() == ["random", "static", "loss"]  # the grid's order
     assert overall["win_rate"].tolist() == pytest.approx([2.5 / 7, 1.5 / 7, 1.0])
+    assert overall["ties"].tolist() == [1, 1, 0]
     fidelity = pd.read_csv(out / "fidelity.csv")
-    assert fidelity["rho per item"].tolist() == pytest.approx([11 / 15])
-    assert fidelity["rho of medians"].tolist() == pytest.approx([1.0])
+    assert fidelity["rho_median"].tolist() == pytest.approx([0.8])  # per (iteration, seed)
+    assert fidelity["pooled_rho"].tolist() == pytest.approx([11 / 15])
+    assert fidelity["dataset_rho"].isna().all()  # 3 points
     ordering = pd.read_csv(out / "ordering.csv")
-    assert ordering["ordered"].iloc[:3].tolist() == pytest.approx([0, 0, 1 / 3])
+    final = ordering[(ordering["judge"] == "final") & (ordering["iteration"] == "pooled")]
+    assert final["ordered"].iloc[:3].tolist() == pytest.approx([0, 0.25, 1 / 3])
 
     markdown = (out / "report.md").read_text()
+    # The noise floor opens the report: random and static read nothing from the student.
+    # random vs static at t = 1 (efficiency): 0.45 vs static's mean curve (.1 .2 .25 .5): 8 +
+    # 0.2 / 0.25 * 4 = 11.2 items over 12; per seed 0.4 -> 10 / 12, 0.4 -> never (seed 1:
+    # static .2 .6), both 11.2 / 12: [0.83x, never]. Win rate 2.5 / 4, per seed .75 and .5.
+    opening = markdown.split("## What is missing")[0]
+    assert (
+        "noise floor (A/A: neither reads the student): random vs static, arith · tiny at t = 1: "
+        "efficiency in items 0.93x [0.83x, never]" in opening
+    )
+    assert "win rate 0.62 [0.50, 0.75] over 4 cells (1 tied)" in opening
+    efficiency_part = markdown.split("## Efficiency (items)")[1]
+    assert efficiency_part.index("**noise floor (A/A") < efficiency_part.index(
+        "**items the baselines need**"
+    )
+    win_part = markdown.split("## Win rates")[1]
+    assert win_part.index("| random beats static | 0.62 [0.50, 0.75] | 4 | 1 |") < win_part.index(
+        "**win rates**"
+    )
+    assert "| random | 0.36 [0.33, 0.38] | 7 | 1 | 2 |" in markdown
+    assert (
+        "| arith | tiny | loss | 10 | 0.80 [-0.50, 1.00] (3 groups) | 0.733 | too few points |"
+        in (markdown)
+    )
+    assert "7 items without the final-iteration student's seed score" in markdown
+    assert "| arith | tiny | loss | 1 | 1 | 0.900 | 0.300 |" in markdown  # per difficulty
     # What is missing: the grid's seed 2 and the failed trial.
     for strategy in example.GRID["strategy"]:
         assert f"no run yet for strategy {strategy}, student tiny, task arith, seed 2" in markdown
@@ -112,7 +149,10 @@ def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Pat
     assert "| 1 | 8 | 800 | 0.500 |" in markdown  # its last logged step: t = 0
     # The Figure 4 marker: loss is the best at the largest budget and random never gets there.
     assert "loss: random never gets there in its 12 items" in markdown
-    assert "| arith | tiny | loss | 0 | 8 | 0.450 | 2 | 12 | 1.50x |" in markdown
+    assert (
+        "| arith | tiny | loss | 0 | 8 | 0.450 | 2 | 12 | 1.50x [1.25x, never] | "
+        "2.00x [1.50x, never] |" in markdown
+    )
     # loss t = 1: one seed only (seed 1 failed before it).
     assert "| arith | tiny | loss | 1 | 12 | 0.600 | 1 | never | > 1.00x |" in markdown
     assert "1.25x [1.25x, never] (2 seeds)" not in markdown  # the median of (1.25, never)

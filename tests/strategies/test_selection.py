@@ -118,6 +118,7 @@ def test_compose_and_registry_errors() -> None:
         "judge",
         "lion",
         "badge",
+        "difficulty",
     }
 
 

@@ -54,14 +54,14 @@ def test_builtin_splits_are_disjoint_and_deterministic() -> None:
         task.is_correct(q, a, a) and task.verify(q, a)
         for q, a in zip(test["question"], test["answer"], strict=True)
     )
-    assert set(test["ops"]) == {1, 2, 3, 4}
+    assert set(test["difficulty"]) == {1, 2, 3, 4}
     with pytest.raises(DataError, match="unknown split"):
         task.builtin("dev")
 
 
 def test_difficulty_knob() -> None:
     test = make_task("arith", min_ops=2, max_ops=2).builtin("test")
-    assert set(test["ops"]) == {2}
+    assert set(test["difficulty"]) == {2}
     with pytest.raises(ConfigError, match="min_ops <= max_ops"):
         make_task("arith", min_ops=3, max_ops=2)
 
