@@ -3,7 +3,7 @@ is `loss` more data-efficient than `random`, paired by seed?
 
 Runs `ray-asd run configs/data-efficiency.yaml` (the built-in arithmetic task, SmolLM2-135M,
 oracle teacher; arms random, loss, the A/A control random_s1 and the positive control
-difficulty, x 8 seeds at 32/48/64 items) and prints, measured in that one run:
+difficulty, x 8 seeds at 8/12/16 items) and prints, measured in that one run:
 
 - accuracy per arm and budget (mean ± sd over seeds), and the picks' difficulty histogram;
 - the primary comparison, loss vs random (`ray_asd.paired`): the mean over budget points of the
@@ -14,7 +14,7 @@ difficulty, x 8 seeds at 32/48/64 items) and prints, measured in that one run:
 - the power of the design for a true 1.3x, before the run (from the pilot's slope and a prior
   sd) and after it (the measured slope and the A/A's sd).
 
-    python bench/data_efficiency.py --pilot        # random x 2 seeds, 16..80 items: the slope
+    python bench/data_efficiency.py --pilot        # random x 2 seeds, 4..24 items: the curve
     python bench/data_efficiency.py                # power, then the full run, then the tables
     python bench/data_efficiency.py --quick        # the 4 arms x 2 seeds, smaller: a smoke run
     python bench/data_efficiency.py --tables-only  # the tables of a finished (or running) run
@@ -59,7 +59,7 @@ PILOT = [
     "name=data-efficiency-pilot",
     "grid.strategy=[random]",
     "grid.seed=[0,1]",
-    "budget.iterations=4",
+    "budget.iterations=5",
 ]
 # The sd over seeds of a per-seed difference d_s between two arms, before any run of this
 # design: the earlier 3-seed run (64/96/128 items, 150 test items) had per-arm sds of 1.2-4.4

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-
 FLAT = 1e-9  # accuracy per doubling below which a curve counts as flat
 
 

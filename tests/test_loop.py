@@ -252,10 +252,21 @@ def test_difficulty_and_the_analyses_records(student: Student, tmp_path: Path) -
     accepted = [i for i in state.items if i["accepted"] and i["iteration"] >= 0]
     difficulty = pool.set_index("id")["difficulty"]
     assert accepted and all(
-        i["seed_score_first"] == i["seed_score_final"] == difficulty[i["seed_id"]]
-        for i in accepted
+        i["seed_score_first"] == i["seed_score_final"] == difficulty[i["seed_id"]] for i in accepted
     )
     assert all(
         isinstance(i["correct_first"], bool) and isinstance(i["correct_final"], bool)
         for i in accepted
     )
+
+
+def test_loss_scores_the_graded_answer_and_its_stop_token(student: Student) -> None:
+    config = load_config(None, OVERRIDES)
+    task = make_task("arith")
+    table = load_table(task, config.task.test).head(4)
+    scored = answer_table(config, task, student, table, ("answer_nll",))
+    prompts = [task.prompt(q) for q in table["question"]]
+    graded = scored["student_answer"].tolist()
+    assert graded == [task.cut_after_final(a) for a in graded]  # cut as the checker reads it
+    expected = student.nll(prompts, graded, batch_size=4, reduction="mean", add_eos=True)
+    assert scored["answer_nll"].tolist() == pytest.approx(expected.tolist())

@@ -114,16 +114,29 @@ def test_smoke_grid_writes_one_mlflow_run_per_trial(
         }
         assert spent["trial_seconds_actor_start"] > 0 and spent["trial_seconds_mlflow"] > 0
         assert spent["trial_seconds_total"] > sum(spent.values()) - spent["trial_seconds_total"]
+        assert (tags["ray_asd.scorer"], tags["ray_asd.selector"]) == (
+            ("loss", "top_k") if cell.startswith("loss") else ("none", "uniform")
+        )
         artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"config.json", "items.jsonl", "metrics.csv"} <= artifacts
+        assert {"config.json", "items.jsonl", "metrics.csv", "evaluations.jsonl"} <= artifacts
         logged = client.download_artifacts(run.info.run_id, "items.jsonl", str(tmp_path / cell))
         assert [json.loads(line) for line in Path(logged).read_text().splitlines()] == items(
             folder, cell
         )
     assert "score_mean" in runs["loss-tiny-arith-seed0"].data.metrics
-    # Both strategies start from the one shared warm-up.
+    # Both strategies start from the one shared warm-up, after the one base evaluation.
     warmups = [[i for i in items(folder, cell) if i["iteration"] < 0] for cell in CELLS]
     assert warmups[0] == warmups[1] and len(warmups[0]) >= 4
+    [base] = (folder / "base").glob("*.json")
+    row, correct = json.loads(base.read_text())
+    assert row["phase"] == "base" and len(correct) == 4  # eval.n test items
+    evaluations = (folder / "trials" / CELLS[0] / "final" / "evaluations.jsonl").read_text()
+    assert [json.loads(line)["phase"] for line in evaluations.splitlines()] == [
+        "base",
+        "warmup",
+        "iteration",
+        "iteration",
+    ]
 
 
 def test_scoring_actors_run_on_the_worker_node(
@@ -240,18 +253,19 @@ def test_resume_without_an_experiment_fails_before_ray_work(
 def test_report_on_the_smoke_run(
     smoke: tuple[Outcome, Path], mlflow_server: str, tmp_path: Path
 ) -> None:
-    """The runner scores each new item of a scored strategy for the report (in the trial's
-    process), logs the items, and `ray-asd report` reads it all back from the server."""
+    """The runner scores each new item for the report (in the trial's process; random with
+    the analysis scorer, loss), with the first and final students' records for the ordering,
+    logs the items, and `ray-asd report` reads it all back from the server."""
     _, folder = smoke
     for cell in CELLS:
         generated = [i for i in items(folder, cell) if i["iteration"] >= 0 and i["accepted"]]
-        scored = [i for i in generated if "score" in i]
-        assert len(scored) == (len(generated) if cell.startswith("loss") else 0)
-        assert all(isinstance(i["student_correct"], bool) for i in scored)
+        assert generated and all(i["scorer"] == "loss" for i in generated)
+        for field in ("student_correct", "correct_first", "correct_final"):
+            assert all(isinstance(i[field], bool) for i in generated)
     out = tmp_path / "report"
     assert main(["report", "smoke", "--tracking-uri", mlflow_server, "--out", str(out)]) == 0
     fidelity = pd.read_csv(out / "fidelity.csv")
-    assert fidelity[["strategy", "items"]].values.tolist() == [["loss", 8]]
+    assert fidelity[["strategy", "items"]].values.tolist() == [["loss", 8], ["random", 8]]
     versus = pd.read_csv(out / "efficiency_n_synthetic_vs_random.csv")
     assert versus[["strategy", "step", "x"]].values.tolist() == [["loss", 0, 8], ["loss", 1, 12]]
     overall = pd.read_csv(out / "win_rates_overall.csv")
