@@ -114,6 +114,7 @@ def picks_table(folder: Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame()
     table = pd.concat(frames).groupby("strategy", sort=False).mean().round(1)
+    table = table[sorted(table.columns, key=lambda c: int(c.rsplit("_", 1)[-1]))]
     return table.rename(columns=lambda c: "difficulty " + c.rsplit("_", 1)[-1])
 
 

@@ -15,6 +15,7 @@ from ray.exceptions import RayActorError
 from ray_asd.config import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors
+from ray_asd.strategies.scorers import ANSWER_NLL
 from ray_asd.student import Student, TrainSettings
 from ray_asd.tasks import load_table, make_task
 from ray_asd.trial import answer_table
@@ -89,7 +90,7 @@ def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
     )
     columns = ["student_answer", "answer_tokens", "correct"]
     try:
-        base = answers(table, ())
+        base = answers(table, (ANSWER_NLL,))
         pd.testing.assert_frame_equal(
             base[columns], answer_table(config, task, student, table)[columns]
         )
@@ -103,8 +104,8 @@ def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
             TrainSettings(lr=5e-2, epochs=3, batch_size=6),
         )
         answers.changed()
-        trained = answers(table, ())
-        expected = answer_table(config, task, student, table)
+        trained = answers(table, (ANSWER_NLL,))
+        expected = answer_table(config, task, student, table, (ANSWER_NLL,))
         pd.testing.assert_frame_equal(trained[columns], expected[columns])
         assert trained["answer_nll"].to_numpy() == pytest.approx(
             expected["answer_nll"].to_numpy(), rel=1e-4
