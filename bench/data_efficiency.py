@@ -110,10 +110,12 @@ def picks_table(folder: Path) -> pd.DataFrame:
         metrics = pd.read_csv(path)
         columns = [c for c in metrics.columns if c.startswith("picks_difficulty_")]
         rows = metrics[metrics["phase"] == "iteration"]
-        frames.append(rows[columns].assign(strategy=path.parent.parent.name.split("-")[0]))
+        # A difficulty not picked in an iteration has no value in its row: 0 picks.
+        counts = rows[columns].fillna(0)
+        frames.append(counts.assign(strategy=path.parent.parent.name.split("-")[0]))
     if not frames:
         return pd.DataFrame()
-    table = pd.concat(frames).groupby("strategy", sort=False).mean().round(1)
+    table = pd.concat(frames).fillna(0).groupby("strategy", sort=False).mean().round(1)
     table = table[sorted(table.columns, key=lambda c: int(c.rsplit("_", 1)[-1]))]
     return table.rename(columns=lambda c: "difficulty " + c.rsplit("_", 1)[-1])
 
@@ -124,7 +126,11 @@ def comparison_rows(curves: pd.DataFrame, steps: list[int]) -> tuple[pd.DataFram
     for label, (arm, baseline) in {"primary": PRIMARY, **CONTROLS}.items():
         if not {arm, baseline} <= set(curves["strategy"]):
             continue
-        result = compare(curves, arm, baseline, steps)
+        try:
+            result = compare(curves, arm, baseline, steps)
+        except ValueError as error:  # fewer than two seeds finished both arms yet
+            print(f"{label}: {error}")
+            continue
         results[label] = result
         rows.append({"comparison": label, "arms": f"{arm} vs {baseline}", **_row(result)})
     return pd.DataFrame(rows), results
