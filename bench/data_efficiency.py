@@ -143,7 +143,8 @@ def _row(r: Paired) -> dict[str, object]:
         "sd diff": f"{100 * r.sd_difference:.2f}",
         "slope/doubling": f"{100 * r.slope:.2f}",
         "efficiency": f"{r.efficiency:.2f}x",
-        "95% interval": f"[{r.interval[0]:.2f}x, {r.interval[1]:.2f}x]",
+        "95% interval": f"[{r.interval[0]:.2f}x, {r.interval[1]:.2f}x]"
+        + (f" ({100 * r.flat_resamples:.0f}% flat left out)" if r.flat_resamples > 0 else ""),
         "t": f"{r.t:.2f}",
         "p (t)": f"{r.p_t:.3f}",
         "p (sign flip)": f"{r.p_sign_flip:.3f}",

@@ -36,6 +36,7 @@ class Paired:
     slope: float  # B's accuracy per doubling of items at the budget points
     efficiency: float  # 2^(mean d / slope); nan where the slope is not positive
     interval: tuple[float, float]  # 95% seed-bootstrap interval of the efficiency
+    flat_resamples: float  # share of resamples whose baseline slope was not positive (left out)
     t: float
     p_t: float  # paired t, two-sided
     p_sign_flip: float  # exact sign-flip permutation, two-sided
@@ -86,7 +87,7 @@ def compare(
 
     slope = log2_slope(items, b_curves.mean(axis=0))
     everyone = np.arange(len(d))
-    interval = (float("nan"), float("nan"))
+    interval, flat = (float("nan"), float("nan")), float("nan")
     if slope > 0:
         # One sample of seed positions: each resample keeps a seed's d and its baseline curve
         # together (the pairing), as scipy's paired bootstrap resamples observations.
@@ -98,7 +99,12 @@ def compare(
             method="percentile",
             random_state=np.random.default_rng(0),
         )
-        interval = (float(result.confidence_interval.low), float(result.confidence_interval.high))
+        # A resample whose baseline curve does not rise has no efficiency (NaN): the interval
+        # is over the others, and their share is reported beside it.
+        values = result.bootstrap_distribution
+        flat = float(np.isnan(values).mean())
+        low, high = np.nanpercentile(values, [2.5, 97.5])
+        interval = (float(low), float(high))
     mean_a, mean_b = a.mean(axis=1).to_numpy(), b.mean(axis=1).to_numpy()
     t = stats.ttest_rel(mean_a, mean_b)
     # Swapping A and B within a seed flips the sign of d_s: all 2^seeds flips, exactly.
@@ -117,6 +123,7 @@ def compare(
         slope=slope,
         efficiency=efficiency(everyone),
         interval=interval,
+        flat_resamples=flat,
         t=float(t.statistic),
         p_t=float(t.pvalue),
         p_sign_flip=float(flips.pvalue),
