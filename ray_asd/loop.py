@@ -223,7 +223,9 @@ def run_trial(
         # order, charged the teacher calls behind them).
         accepted, charged, new = _training_set(state, new, m, t, upfront, budget)
         if upfront and t and len(accepted) == state.metrics[-1]["n_synthetic"]:
-            parts.log(f"[trial] t={t}: static's prefix cannot grow (teacher budget): stopping")
+            parts.log(
+                f"[trial] t={t}: static's prefix cannot grow (token cap, or no items left): stop"
+            )
             break
 
         # For the report's fidelity and ordering analyses, not part of the method.
