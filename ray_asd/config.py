@@ -45,6 +45,9 @@ class StudentConfig(Section):
     batch_size: int = Field(16, ge=1, description="answering and scoring batch size")
     autocast: bool = Field(True, description="bf16 autocast for answering and scoring (~2x on CPU)")
     trust_remote_code: bool = False
+    revision: str | None = Field(
+        None, description="hub models: the branch, tag or commit to load (default: main)"
+    )
 
 
 class PromptConfig(Section):
@@ -97,6 +100,9 @@ class TeacherConfig(Section):
     model: str | None = Field(
         None, description="transformers/vllm: hub id, folder, embedded:, tiny:; openai: its name"
     )
+    revision: str | None = Field(
+        None, description="hub models: the branch, tag or commit to load (default: main)"
+    )
     tokenizer: str | None = Field(
         None,
         description="oracle: count tokens with this model's tokenizer, as an LLM teacher of "
@@ -148,6 +154,9 @@ class RewardConfig(Section):
     batch_size: int = Field(16, ge=1)
     autocast: bool = Field(True, description="transformers: bf16 autocast")
     trust_remote_code: bool = False
+    revision: str | None = Field(
+        None, description="hub models: the branch, tag or commit to load (default: main)"
+    )
     vllm: VllmConfig = Field(default_factory=VllmConfig, description="vllm engine settings")
 
 
