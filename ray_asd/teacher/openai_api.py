@@ -5,7 +5,9 @@ Transient failures (429, 5xx, timeouts, dropped connections, malformed responses
 by tenacity with exponential backoff and jitter; the client's own retries are off so that
 every retry is counted here, by cause. A request that still fails, or fails for a reason
 retrying cannot fix (400, 401, 404), comes back with its error and fails only its own item.
-The API key is read from the environment variable the config names and is never logged.
+The API key is read from the environment variable the config names and is never logged: every
+error text (a provider's body may echo the request's Authorization header) and the identity the
+cache stores pass through `ray_asd.redact`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tenacity import (
 
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
+from ray_asd.redact import live_secrets, redact_text
 from ray_asd.teacher.base import Completion, sampling_identity
 
 log = logging.getLogger(__name__)
@@ -76,17 +79,23 @@ class OpenAIBackend:
     def __init__(self, config: TeacherConfig) -> None:
         self.config = config
         self._key = api_key(config)
+        # The live key is masked by value too, whatever its variable is called.
+        self._secrets = live_secrets([config.openai.api_key_env])
         # Retries and failures by cause are added as they happen.
         self._counts: Counter[str] = Counter(requests=0, calls=0, retries=0, failed=0)
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {**sampling_identity(self.config), "base_url": self.config.openai.base_url}
+        return {**sampling_identity(self.config), "base_url": self._base_url}
+
+    @property
+    def _base_url(self) -> str | None:
+        """The endpoint without credentials (userinfo, token query parameters)."""
+        url = self.config.openai.base_url
+        return None if url is None else redact_text(url, self._secrets)
 
     def __repr__(self) -> str:  # never the key
-        return (
-            f"OpenAIBackend(model={self.config.model!r}, base_url={self.config.openai.base_url!r})"
-        )
+        return f"OpenAIBackend(model={self.config.model!r}, base_url={self._base_url!r})"
 
     def complete(self, prompts: Sequence[str], seeds: Sequence[int]) -> list[Completion]:
         if not prompts:
@@ -149,8 +158,9 @@ class OpenAIBackend:
             self._counts["failed"] += 1
             cause = retry_cause(error) or "error"
             self._counts[f"failed_{cause}"] += 1
-            log.warning("teacher request failed after %d retries: %s", retries, _describe(error))
-            return Completion("", 0, 0, retries, error=_describe(error))
+            described = self._describe(error)
+            log.warning("teacher request failed after %d retries: %s", retries, described)
+            return Completion("", 0, 0, retries, error=described)
         return Completion(text, prompt_tokens, completion_tokens, retries)
 
     async def _request(
@@ -179,7 +189,7 @@ class OpenAIBackend:
     def stats(self) -> dict[str, int]:
         return dict(self._counts)
 
-
-def _describe(error: BaseException) -> str:
-    # Status errors carry the response body; the request (with its auth header) is not shown.
-    return f"{type(error).__name__}: {str(error)[:300]}"
+    def _describe(self, error: BaseException) -> str:
+        # Status errors carry the response body, which some providers and proxies fill with
+        # the request's headers: masked before the text is cut, so no key survives half-cut.
+        return f"{type(error).__name__}: {redact_text(str(error), self._secrets)[:300]}"

@@ -5,7 +5,9 @@ It stands in for a hosted API (which tests cannot reach): POST /v1/chat/completi
 taken one per request, in arrival order, from a queue: ``400`` (a bad request, as for a
 prompt over the context length), ``429`` (rate limited, with a
 Retry-After header), ``500``/``502``/``503``, ``hang`` (no answer for longer than any test
-timeout) and ``malformed`` (a 200 whose body is cut-off JSON). A prompt containing
+timeout), ``malformed`` (a 200 whose body is cut-off JSON) and ``401_echo`` (a 401 whose body
+echoes the request's headers, Authorization included, as some proxies and providers do). A
+prompt containing
 ``ALWAYS_FAIL`` gets a 500 every time. ``served`` counts what was sent, by outcome.
 
 What it answers is up to ``respond(prompt, seed)`` (a function of the test's choosing).
@@ -26,7 +28,7 @@ from typing import Any
 from ray_asd.tasks import arith, make_task
 
 ALWAYS_FAIL = "ALWAYS_FAIL"
-FAULTS = {"400", "429", "500", "502", "503", "hang", "malformed"}
+FAULTS = {"400", "429", "500", "502", "503", "hang", "malformed", "401_echo"}
 
 
 class FaultyOpenAIServer:
@@ -84,6 +86,15 @@ class FaultyOpenAIServer:
                 if fault == "hang":
                     time.sleep(server.hang_s)
                     return
+                if fault == "401_echo":
+                    # Authorization first, so that a cut-off message still shows it.
+                    headers = {"Authorization": self.headers.get("Authorization", "")}
+                    headers |= {
+                        k: v for k, v in self.headers.items() if k.lower() != "authorization"
+                    }
+                    message = f"invalid credentials in request with headers {headers}"
+                    error = {"error": {"message": message, "type": "invalid_request_error"}}
+                    return self._send(401, json.dumps(error).encode())
                 if fault == "malformed":
                     return self._send(200, b'{"id": "cmpl-1", "choices": [{"mess')
                 if fault in {"400", "429", "500", "502", "503", "always_500"}:

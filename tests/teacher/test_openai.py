@@ -91,6 +91,32 @@ def test_errors_retrying_cannot_fix_fail_at_once(
     assert backend.stats()["failed_error"] == 1 and backend.stats()["retries"] == 0
 
 
+def test_an_error_body_echoing_the_key_is_masked(
+    server: FaultyOpenAIServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A variable whose name says nothing of a key: the backend masks its live value anyway.
+    monkeypatch.setenv("PROVIDER_CONFIG", SECRET)
+    backend = OpenAIBackend(config(server, api_key_env="PROVIDER_CONFIG"))
+    server.inject(["401_echo"])
+    with caplog.at_level(logging.WARNING):
+        [failed] = backend.complete(["Problem: 1\n\nSolution:"], [0])
+    assert server.served["401_echo"] == 1 and server.auth_headers == {f"Bearer {SECRET}"}
+    error = failed.error or ""
+    assert error.startswith("AuthenticationError") and "'Authorization': '***'" in error
+    assert SECRET not in error + caplog.text
+
+
+def test_credentials_in_the_url_stay_out_of_identity_and_repr(
+    server: FaultyOpenAIServer,
+) -> None:
+    url = server.base_url.replace("http://", "http://alice:pw-in-url-42@") + "?api_key=abc123"
+    backend = OpenAIBackend(config(server, base_url=url))
+    assert backend.identity["base_url"] == server.base_url.replace("http://", "http://***@") + (
+        "?api_key=***"
+    )
+    assert "pw-in-url-42" not in repr(backend) and "abc123" not in repr(backend)
+
+
 def test_missing_key_for_the_hosted_api_is_a_config_error(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
