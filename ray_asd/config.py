@@ -6,33 +6,70 @@ one line per problem naming the dotted key (``budget.per_iteration: ...``).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from ray_asd.errors import ConfigError
+from ray_asd.errors import ConfigError, DataError
+from ray_asd.registry import ParameterError, build
 from ray_asd.tasks import DataSource
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `.inf` or `nan` in a float field is refused, not run (a learning
+    # rate of inf trains NaN weights for a whole trial before anything notices).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 SectionT = TypeVar("SectionT", bound=Section)
 
 
+def _finite(value: Any) -> Any:
+    """``value`` when no float inside it (lists and mappings searched) is inf or nan."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{value} is not a finite number")
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for item in items:
+        _finite(item)
+    return value
+
+
+# A free-form value handed to a factory or an engine (task params, selector params,
+# engine_kwargs): typed by the factory, not here, but never inf or nan.
+Free = Annotated[Any, AfterValidator(_finite)]
+
+
+def _hub_revision(revision: str | None, info: ValidationInfo) -> str | None:
+    """A revision only where it can apply: a hub id (``org/name``), not an ``embedded:`` or
+    ``tiny:`` spec (they hold a ``:``, which no hub id does) or a local folder."""
+    model = info.data.get("model")
+    if revision is None:
+        return None
+    if info.data.get("backend") in ("oracle", "openai"):
+        raise ValueError(f"the {info.data['backend']} backend loads no model to pin")
+    if not isinstance(model, str) or not model:
+        raise ValueError("no model to pin: set model to a hub id")
+    local = model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
+    if ":" in model or local:
+        raise ValueError(f"{model!r} is not a hub model; a revision pins hub ids (org/name) only")
+    return revision
+
+
 class TaskConfig(Section):
     name: str = "arith"
-    params: dict[str, Any] = Field(default_factory=dict, description="task factory arguments")
+    params: dict[str, Free] = Field(default_factory=dict, description="task factory arguments")
     train: DataSource = Field(default_factory=lambda: DataSource(split="train"))
     test: DataSource = Field(default_factory=lambda: DataSource(split="test"))
 
@@ -48,6 +85,8 @@ class StudentConfig(Section):
     revision: str | None = Field(
         None, description="hub models: the branch, tag or commit to load (default: main)"
     )
+
+    _revision = field_validator("revision")(_hub_revision)
 
 
 class PromptConfig(Section):
@@ -72,7 +111,7 @@ class VllmConfig(Section):
     max_model_len: int | None = Field(None, ge=1)
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     enforce_eager: bool = Field(False, description="skip graph capture: faster start")
-    engine_kwargs: dict[str, Any] = Field(
+    engine_kwargs: dict[str, Free] = Field(
         default_factory=dict, description="further vllm.LLM arguments"
     )
     env: dict[str, str] = Field(
@@ -121,6 +160,8 @@ class TeacherConfig(Section):
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
 
+    _revision = field_validator("revision")(_hub_revision)
+
     @model_validator(mode="after")
     def _model_for_llm(self) -> TeacherConfig:
         if self.backend != "oracle" and not self.model:
@@ -159,6 +200,8 @@ class RewardConfig(Section):
     )
     vllm: VllmConfig = Field(default_factory=VllmConfig, description="vllm engine settings")
 
+    _revision = field_validator("revision")(_hub_revision)
+
 
 class JudgeConfig(Section):
     """The LLM judge of the ``judge`` and ``lion`` strategies."""
@@ -187,14 +230,14 @@ class JudgeConfig(Section):
 
 
 class StrategyConfig(Section):
-    """A named strategy (``name: loss``) or a pairing (``scorer: loss, selector: balanced``);
-    a selector with parameters is ``selector: {name: power, temperature: 0.5}`` (or its
-    parameters in ``selector_params``)."""
+    """A named strategy (``name: loss``, or just ``strategy: loss``) or a pairing (``scorer:
+    loss, selector: balanced``); a selector with parameters is ``selector: {name: power,
+    temperature: 0.5}`` (or its parameters in ``selector_params``)."""
 
     name: str | None = "loss"
     scorer: str | None = None
     selector: str | None = None
-    selector_params: dict[str, Any] = Field(default_factory=dict)
+    selector_params: dict[str, Free] = Field(default_factory=dict)
     stream: int = Field(
         0,
         ge=0,
@@ -206,6 +249,8 @@ class StrategyConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _selector_block(cls, data: Any) -> Any:
+        if isinstance(data, str):  # `strategy: loss`, as the README writes it
+            return {"name": data}
         if not isinstance(data, dict) or not isinstance(data.get("selector"), dict):
             return data
         params = dict(data["selector"])
@@ -323,29 +368,113 @@ def _parse_value(raw: str) -> Any:
     anything else stays the raw string, so ``model=tiny:`` is the text ``tiny:``."""
     text = raw.strip()
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = parse_yaml(text)
+    except (yaml.YAMLError, ConfigError):
         return text
     if isinstance(value, dict | list) and not text.startswith(("[", "{")):
         return text
     return value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that notes every mapping key given twice (plain YAML keeps the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, str]] = []  # (line, key)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` overrides by design
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, str | int | float | bool) and key in seen:
+                self.duplicates.append((key_node.start_mark.line + 1, repr(key)))
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, where: str = "--set") -> Any:
+    """``yaml.safe_load(text)``, refusing a mapping key given twice.
+
+    Raises:
+        ConfigError: one line per duplicate key, naming ``where`` and the line.
+        yaml.YAMLError: text that is not YAML.
+    """
+    loader = _UniqueKeyLoader(text)
+    try:
+        data = loader.get_single_data()
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        lines = sorted(loader.duplicates)  # outer mappings are built before inner ones
+        raise ConfigError("\n".join(f"{where}: line {n}: duplicate key {key}" for n, key in lines))
+    return data
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    """PyYAML's several-line message as one: ``line 3 column 7: <problem> (<context>)``."""
+    mark = error.problem_mark or error.context_mark
+    where = f"line {mark.line + 1} column {mark.column + 1}: " if mark else ""
+    context = f" ({error.context})" if error.context else ""
+    return f"{where}{error.problem or 'invalid YAML'}{context}"
+
+
 def read_yaml(path: Path | None, overrides: list[str] | None = None) -> dict[str, Any]:
     """A YAML mapping (empty when ``path`` is None) with ``--set`` overrides applied.
 
     Raises:
-        ConfigError: an unreadable file, bad YAML, or a top level that is not a mapping.
+        ConfigError: an unreadable or non-UTF-8 file, bad YAML, a key given twice, or a top
+            level that is not a mapping.
     """
     data: Any = {}
     if path is not None:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ConfigError(f"{path}: {error}") from None
+            data = parse_yaml(path.read_bytes().decode("utf-8"), str(path)) or {}
+        except OSError as error:
+            raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
+        except UnicodeDecodeError as error:
+            raise ConfigError(
+                f"{path}: not UTF-8 text ({error.reason} at byte {error.start})"
+            ) from None
+        except yaml.MarkedYAMLError as error:
+            raise ConfigError(f"{path}: {_yaml_problem(error)}") from None
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: {' '.join(str(error).split())}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a mapping at the top level")
     return apply_overrides(data, overrides or [])
+
+
+class Problems:
+    """Every problem found so far, one line each, in the order found and each once (the cells
+    of a grid repeat their shared problems)."""
+
+    def __init__(self) -> None:
+        self._lines: dict[str, type[ConfigError | DataError]] = {}
+
+    def add(self, error: ConfigError | DataError | str) -> None:
+        """Records every line of ``error`` (a plain string counts as a config problem)."""
+        kind = DataError if isinstance(error, DataError) else ConfigError
+        for line in str(error).splitlines():
+            self._lines.setdefault(line, kind)
+
+    def __bool__(self) -> bool:
+        return bool(self._lines)
+
+    def raise_any(self) -> None:
+        """Raises them all at once: a DataError when every one is about data, else a
+        ConfigError.
+
+        Raises:
+            ConfigError: one line per problem.
+            DataError: one line per problem, all of them in the data.
+        """
+        if not self._lines:
+            return
+        data = all(kind is DataError for kind in self._lines.values())
+        raise (DataError if data else ConfigError)("\n".join(self._lines))
 
 
 def validate(model: type[SectionT], data: Any, where: str, prefix: str = "") -> SectionT:
@@ -364,10 +493,63 @@ def validate(model: type[SectionT], data: Any, where: str, prefix: str = "") -> 
         raise ConfigError("\n".join(problems)) from None
 
 
+# Where a factory's parameters live in a section, by the kind of factory.
+PARAMS_KEYS = {"selector": "selector_params", "task": "params"}
+
+
+def factory_problem(where: str, key: str, error: ConfigError) -> str:
+    """The line of a factory's error, naming the parameter's key where the factory singled
+    one out: ``f.yaml: strategy.selector_params.temperature: selector 'power': ...``."""
+    if isinstance(error, ParameterError):
+        params = f"{key}.{PARAMS_KEYS.get(error.kind, 'params')}"
+        key = f"{params}.{error.param}" if error.param else params
+    return f"{where}: {key}: {error}"
+
+
+def factory_problems(data: dict[str, Any], where: str) -> list[str]:
+    """The task's and the selector's factories run on the raw ``task`` and ``strategy``
+    sections, so that a value they refuse (``temperature: 0``) is listed with the sections'
+    other problems, even when those keep the sections from validating."""
+    from ray_asd.strategies.selectors import SELECTORS
+    from ray_asd.tasks import TASKS
+
+    checks = []
+    task = data.get("task", {})
+    if isinstance(task, dict) and isinstance(task.get("params", {}), dict):
+        name = task.get("name", TaskConfig.model_fields["name"].default)
+        checks.append(("task", "task", TASKS, name, task.get("params", {})))
+    strategy = data.get("strategy")
+    if isinstance(strategy, dict):
+        selector, params = strategy.get("selector"), strategy.get("selector_params", {})
+        if isinstance(selector, dict):  # the block form, {name: power, temperature: 0.5}
+            params = {k: v for k, v in selector.items() if k != "name"}
+            selector = selector.get("name")
+        if isinstance(params, dict):
+            checks.append(("strategy", "selector", SELECTORS, selector, params))
+    problems = []
+    for key, kind, registry, name, params in checks:
+        if not isinstance(name, str):
+            continue  # a missing or non-text name: the section's validation says so
+        try:
+            build(kind, registry, name, params)
+        except ConfigError as error:
+            problems.append(factory_problem(where, key, error))
+    return problems
+
+
 def load_config(path: Path | None, overrides: list[str] | None = None) -> TrialConfig:
     """Reads a YAML trial config (or the defaults when ``path`` is None) with overrides.
 
     Raises:
         ConfigError: unreadable YAML, or every invalid key with its problem, one per line.
     """
-    return validate(TrialConfig, read_yaml(path, overrides), str(path) if path else "config")
+    where = str(path) if path else "config"
+    data = read_yaml(path, overrides)
+    problems = factory_problems(data, where)
+    try:
+        config = validate(TrialConfig, data, where)
+    except ConfigError as error:
+        raise ConfigError("\n".join([str(error), *problems])) from None
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return config

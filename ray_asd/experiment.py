@@ -19,21 +19,32 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field
 
-from ray_asd.config import Section, StrategyConfig, TrialConfig, read_yaml, validate
+from ray_asd.config import (
+    Free,
+    Problems,
+    Section,
+    StrategyConfig,
+    TrialConfig,
+    factory_problem,
+    factory_problems,
+    read_yaml,
+    validate,
+)
 from ray_asd.errors import ConfigError
 
 
 class GridConfig(Section):
     strategy: list[str | StrategyConfig] | None = Field(None, min_length=1)
-    student: list[str | dict[str, Any]] | None = Field(None, min_length=1)
-    task: list[str | dict[str, Any]] | None = Field(None, min_length=1)
+    student: list[str | dict[str, Free]] | None = Field(None, min_length=1)
+    task: list[str | dict[str, Free]] | None = Field(None, min_length=1)
     seed: list[int] | None = Field(None, min_length=1)
 
 
@@ -113,6 +124,8 @@ class Cell:
     name: str  # strategy-student-task-seedN, unique in the experiment
     config: TrialConfig
     tags: dict[str, str]  # strategy, student, task, seed
+    # The config key of each axis, for errors: "strategy", "grid.task[1]", "student.model".
+    keys: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def warmup_key(self) -> str:
@@ -128,8 +141,22 @@ def load_experiment(path: Path | None, overrides: list[str] | None = None) -> Ex
         ConfigError: one line per problem, each naming the file and the dotted key.
     """
     where = str(path) if path else "experiment"
-    config = validate(ExperimentConfig, read_yaml(path, overrides), where)
-    cells(config, where)  # validates every cell: unknown strategies, tasks, students
+    data = read_yaml(path, overrides)
+    factory = factory_problems(data, where)
+    try:
+        config = validate(ExperimentConfig, data, where)
+    except ConfigError as error:
+        raise ConfigError("\n".join([str(error), *factory])) from None
+    problems = Problems()
+    for problem in factory:
+        problems.add(problem)
+    if config.grid.strategy is not None and "strategy" in config.model_fields_set:
+        problems.add(f"{where}: strategy: grid.strategy replaces it in every cell; set it there")
+    try:
+        cells(config, where)  # validates every cell: unknown strategies, tasks, students
+    except ConfigError as error:
+        problems.add(error)
+    problems.raise_any()
     return config
 
 
@@ -137,7 +164,8 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
     """Every (strategy, student, task, seed) cell of the grid, validated.
 
     Raises:
-        ConfigError: a cell that is not a valid trial, naming the grid entry at fault.
+        ConfigError: every cell problem at once, one line each, naming the grid entry or the
+            key at fault.
     """
     shared, grid = config.shared(), config.grid
     strategies = _axis(grid.strategy, "strategy", shared, _strategy_entry)
@@ -146,20 +174,22 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
     strategy_labels = _labels([_strategy_label(s) for _, s in strategies])
     student_labels = _labels([_model_label(s["model"]) for _, s in students])
     task_labels = _labels([t["name"] for _, t in tasks])
-    result: list[Cell] = []
+    problems, result = Problems(), []
     seeds = grid.seed or [config.seed]
     if len(set(seeds)) < len(seeds):
-        raise ConfigError(f"{where}: grid.seed: a seed appears twice in {seeds}")
+        problems.add(f"{where}: grid.seed: a seed appears twice in {seeds}")
     for (s_i, (s_key, strategy)), (m_i, (m_key, student)), (t_i, (t_key, task)), seed in product(
         enumerate(strategies), enumerate(students), enumerate(tasks), seeds
     ):
         data = {**shared, "strategy": strategy, "student": student, "task": task, "seed": seed}
-        trial = validate(TrialConfig, data, where)
-        for key, check in ((s_key, _check_strategy), (m_key, _check_student), (t_key, _check_task)):
-            try:
-                check(trial)
-            except ConfigError as error:
-                raise ConfigError(f"{where}: {key}: {error}") from None
+        try:
+            trial = validate(TrialConfig, data, where)
+        except ConfigError as error:
+            problems.add(error)
+            continue
+        keys = {"strategy": s_key, "student": m_key, "task": t_key}
+        for problem in check_cell(trial, keys, where):
+            problems.add(problem)
         tags = {
             "strategy": strategy_labels[s_i],
             "student": student_labels[m_i],
@@ -167,8 +197,32 @@ def cells(config: ExperimentConfig, where: str = "experiment") -> list[Cell]:
             "seed": str(seed),
         }
         name = "-".join([*(tags[k] for k in ("strategy", "student", "task")), f"seed{seed}"])
-        result.append(Cell(re.sub(r"[^A-Za-z0-9._+-]", "_", name), trial, tags))
+        result.append(Cell(re.sub(r"[^A-Za-z0-9._+-]", "_", name), trial, tags, keys))
+    problems.raise_any()
     return result
+
+
+def check_cell(trial: TrialConfig, keys: Mapping[str, str], where: str) -> list[str]:
+    """The problems of one trial's strategy, student and task (nothing loaded), one line each.
+
+    Args:
+        trial: the cell's validated config.
+        keys: the config key of each of ``strategy``, ``student`` and ``task``, for the lines
+            (``strategy``, ``grid.task[1]``, ``student.model``).
+        where: the config file, for the lines.
+    """
+    checks: dict[str, Callable[[TrialConfig], None]] = {
+        "strategy": _check_strategy,
+        "student": _check_student,
+        "task": _check_task,
+    }
+    problems = []
+    for axis, check in checks.items():
+        try:
+            check(trial)
+        except ConfigError as error:
+            problems.append(factory_problem(where, keys[axis], error))
+    return problems
 
 
 def _axis(
