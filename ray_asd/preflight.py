@@ -1,0 +1,210 @@
+"""Checks that need more than the config file, run before any Ray work or model load.
+
+:func:`preflight` opens and counts every data source of every cell (each distinct one once),
+compares the counts with ``seeds.n``, ``eval.n`` and what the strategy's selector can pick,
+looks for the environment variables an OpenAI-wire backend reads its key from, and warns
+where remote code may run. It lists every problem at once, one line each, naming the file
+and the key (``f.yaml: eval.n: ...``); nothing is written. No Ray here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import numpy as np
+
+from ray_asd.config import Problems, TeacherConfig, TrialConfig
+from ray_asd.errors import ConfigError, DataError
+from ray_asd.experiment import Cell, ExperimentConfig, cells, check_cell
+from ray_asd.tasks import DataSource, Task, load_table, make_task
+
+log = logging.getLogger(__name__)
+
+# The keys of a trial config's axes (an experiment's cells name their grid entries instead).
+TRIAL_KEYS = {"strategy": "strategy", "student": "student.model", "task": "task"}
+
+
+def preflight(config: TrialConfig, where: str) -> list[str]:
+    """Checks a validated trial or experiment config against its data and environment.
+
+    Args:
+        config: from :func:`~ray_asd.config.load_config` or
+            :func:`~ray_asd.experiment.load_experiment` (an experiment checks every cell).
+        where: the config file, for the lines.
+
+    Returns:
+        The warnings, each also logged once: the keys that let remote code run.
+
+    Raises:
+        ConfigError: every problem, one line each (data problems among them).
+        DataError: every problem, one line each, when all of them are in the data.
+    """
+    problems = Problems()
+    if isinstance(config, ExperimentConfig):
+        grid = cells(config, where)  # load_experiment has raised on any cell problem
+    else:
+        for problem in check_cell(config, TRIAL_KEYS, where):
+            problems.add(problem)
+        grid = [Cell("trial", config, {}, TRIAL_KEYS)]
+    counts: dict[str, int | DataError] = {}  # one load per distinct (task, source)
+    for cell in grid:
+        for problem in _data_problems(cell, where, counts):
+            problems.add(problem)
+        for problem in _environment_problems(cell.config, where):
+            problems.add(problem)
+    warnings = _remote_code(config, where)
+    for warning in warnings:
+        log.warning(warning)
+    problems.raise_any()
+    return warnings
+
+
+def _data_problems(
+    cell: Cell, where: str, counts: dict[str, int | DataError]
+) -> list[str | DataError]:
+    """The cell's train and test sources opened and counted, against its sizes and picks."""
+    trial, key = cell.config, cell.keys.get("task", "task")
+    try:
+        task = make_task(trial.task.name, **trial.task.params)
+    except ConfigError:
+        return []  # check_cell has said why
+    problems: list[str | DataError] = []
+    rows = {}
+    for split, source in (("train", trial.task.train), ("test", trial.task.test)):
+        identity = json.dumps(
+            [trial.task.name, trial.task.params, source.model_dump(mode="json")], default=str
+        )
+        if identity not in counts:
+            try:
+                counts[identity] = len(load_table(task, source))
+            except DataError as error:
+                counts[identity] = error
+        count = counts[identity]
+        if isinstance(count, DataError):
+            problems.append(DataError(f"{where}: {key}.{split}: {count}"))
+        elif count == 0:
+            problems.append(
+                DataError(f"{where}: {key}.{split}: {_origin(task, source)} has no rows")
+            )
+        else:
+            rows[split] = count
+    sizes = [
+        ("train", "seeds.n", trial.seeds.n, "seeds"),
+        ("test", "eval.n", trial.eval.n, "tests"),
+    ]
+    for split, wanted, n, what in sizes:
+        if split in rows and n > rows[split]:
+            origin = _origin(task, getattr(trial.task, split))
+            problems.append(
+                f"{where}: {wanted}: {n} {what} asked for, but {key}.{split} ({origin}) has "
+                f"{rows[split]} rows; set {wanted} to at most {rows[split]}"
+            )
+    if "train" in rows:
+        problems += _pick_problems(cell, min(trial.seeds.n, rows["train"]), where)
+    return problems
+
+
+def _pick_problems(cell: Cell, pool: int, where: str) -> list[str]:
+    """Whether the strategy's selector can pick what the budget asks from ``pool`` seeds.
+
+    Top-k, bottom-k, balanced, the stochastic selectors and k-means++ pick each seed at most
+    once; uniform (random, static) starts a fresh permutation when the pool runs out. The
+    selector itself is asked, on ``pool`` equal scores, so no list of names can go stale.
+    The warm-up always draws uniformly: any size fits any pool.
+    """
+    from ray_asd.trial import build_strategy
+
+    budget = cell.config.budget
+    try:
+        strategy = build_strategy(cell.config)
+    except ConfigError:
+        return []  # check_cell has said why
+    # static picks its whole budget at t = 0; the others per_iteration at every iteration.
+    picks = budget.per_iteration * (budget.iterations if strategy.upfront else 1)
+    if picks <= pool:
+        return []
+    try:
+        strategy.selector(np.ones(pool), picks, np.random.default_rng(0))
+    except ValueError:
+        label = cell.keys.get("strategy", "strategy")
+        asked = (
+            f"{budget.per_iteration} x {budget.iterations} iterations = {picks} picks at once"
+            if strategy.upfront
+            else f"{picks} picks per iteration"
+        )
+        return [
+            f"{where}: budget.per_iteration: {asked} from a pool of {pool} seeds, but strategy "
+            f"{strategy.name!r} ({label}) selects with {strategy.selector_name}, which picks a "
+            f"seed at most once; lower budget.per_iteration to {pool} or raise seeds.n"
+        ]
+    return []
+
+
+def _origin(task: Task, source: DataSource) -> str:
+    """Where a source's rows come from, as a person would say it."""
+    limit = f", first {source.limit} rows" if source.limit is not None else ""
+    if source.path is not None:
+        return f"{source.path}{limit}"
+    hub = source.hub or (task.hub.path if task.hub else None)
+    if source.hub is not None or task.builtin is None:
+        return f"hub dataset {hub} split {source.split!r}{limit}"
+    return f"{task.name}'s built-in {source.split!r} split{limit}"
+
+
+def _environment_problems(trial: TrialConfig, where: str) -> list[str]:
+    """The API key variables the trial's OpenAI-wire teacher and judge read; never a value."""
+    llms: list[tuple[str, TeacherConfig]] = [("teacher", trial.teacher)]
+    if trial.judge.llm is not None:
+        from ray_asd.trial import needs_judge
+
+        try:
+            if needs_judge(trial):  # the judge pool starts only for a strategy that reads it
+                llms.append(("judge.llm", trial.judge.llm))
+        except ConfigError:
+            pass  # check_cell has said why the strategy does not build
+    problems = []
+    for key, llm in llms:
+        if llm.backend != "openai":
+            continue
+        from ray_asd.teacher.openai_api import api_key
+
+        try:
+            api_key(llm)  # the backend's own rule: a local base_url may go without a key
+        except ConfigError:
+            variable = llm.openai.api_key_env
+            problems.append(
+                f"{where}: {key}.openai.api_key_env: the environment variable {variable} is "
+                f"not set; it must hold the API key of {llm.openai.base_url or 'the OpenAI API'}"
+            )
+    return problems
+
+
+def _remote_code(config: TrialConfig, where: str) -> list[str]:
+    """A warning per key that lets a model's own Python code run (transformers and vLLM
+    ``trust_remote_code``): code from the model's repository, run as this user."""
+    keys = ["student.trust_remote_code"] if config.student.trust_remote_code else []
+    if isinstance(config, ExperimentConfig):  # students are the one model axis of a grid
+        keys += [
+            f"grid.student[{i}].trust_remote_code"
+            for i, entry in enumerate(config.grid.student or [])
+            if isinstance(entry, dict) and entry.get("trust_remote_code")
+        ]
+    if config.reward.trust_remote_code and config.reward.model is not None:
+        keys.append("reward.trust_remote_code")
+    judge = config.judge.llm
+    engines = {  # the vLLM engines a trial may start, by key
+        "teacher": config.teacher.vllm if config.teacher.backend == "vllm" else None,
+        "judge.llm": judge.vllm if judge is not None and judge.backend == "vllm" else None,
+        "reward": config.reward.vllm if config.reward.backend == "vllm" else None,
+    }
+    keys += [
+        f"{key}.vllm.engine_kwargs.trust_remote_code"
+        for key, engine in engines.items()
+        if engine is not None and engine.engine_kwargs.get("trust_remote_code")
+    ]
+    return [
+        f"{where}: {key}: remote code allowed: the model repository's own Python runs in the "
+        "trial's processes; allow it only for models you trust"
+        for key in keys
+    ]
