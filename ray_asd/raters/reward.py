@@ -45,28 +45,37 @@ def reward_source(config: RewardConfig, cache_dir: Path | None = None) -> str:
     if config.model is None:
         raise ConfigError("reward.model: no reward model given")
     source = resolve_model(config.model, cache_dir)
-    remote = config.trust_remote_code
-    architectures = AutoConfig.from_pretrained(source, trust_remote_code=remote).architectures
+    remote = _loading(config, str(source))
+    architectures = AutoConfig.from_pretrained(source, **remote).architectures
     if not any(name.endswith("ForCausalLM") for name in architectures or []):
         return str(source)
     log.warning("reward.model %s is a causal LM: its reward head is new and random", config.model)
-    digest = hashlib.sha256(f"{source}|{HEAD_SEED}".encode()).hexdigest()[:12]
+    pinned = f"|{config.revision}" if config.revision else ""  # a head per revision
+    digest = hashlib.sha256(f"{source}|{HEAD_SEED}{pinned}".encode()).hexdigest()[:12]
     folder = (cache_dir or default_cache_dir()) / "models" / f"reward-head-{digest}"
 
     def build(out: Path) -> None:
         with torch.random.fork_rng():
             torch.manual_seed(HEAD_SEED)
             model = AutoModelForSequenceClassification.from_pretrained(
-                source, num_labels=1, trust_remote_code=remote
+                source, num_labels=1, **remote
             )
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
+        tokenizer = AutoTokenizer.from_pretrained(source, **remote)
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         model.config.pad_token_id = tokenizer.pad_token_id
         model.save_pretrained(out)
         tokenizer.save_pretrained(out)
 
-    return str(cached_folder(folder, build, {"spec": config.model, "head_seed": str(HEAD_SEED)}))
+    info = {"spec": config.model, "head_seed": str(HEAD_SEED), "revision": config.revision or ""}
+    return str(cached_folder(folder, build, info))
+
+
+def _loading(config: RewardConfig, source: str) -> dict[str, Any]:
+    """``from_pretrained`` arguments for ``source``: the revision applies to the hub id itself,
+    not to a reward-head folder built from it in the cache."""
+    revision = config.revision if source == config.model else None
+    return {"trust_remote_code": config.trust_remote_code, "revision": revision}
 
 
 class RewardInputs:
@@ -124,9 +133,9 @@ class RewardModel:
     @classmethod
     def load(cls, config: RewardConfig, cache_dir: Path | None = None) -> RewardModel:
         source = reward_source(config, cache_dir)
-        remote = config.trust_remote_code
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
-        model = AutoModelForSequenceClassification.from_pretrained(source, trust_remote_code=remote)
+        remote = _loading(config, source)
+        tokenizer = AutoTokenizer.from_pretrained(source, **remote)
+        model = AutoModelForSequenceClassification.from_pretrained(source, **remote)
         inputs = RewardInputs(tokenizer, model.config, config)
         model.to(pick_device())
         model.eval()
@@ -168,11 +177,9 @@ class VllmRewardModel:
         from ray_asd.teacher.vllm import start_engine
 
         source = reward_source(config, cache_dir)
-        remote = config.trust_remote_code
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=remote)
-        inputs = RewardInputs(
-            tokenizer, AutoConfig.from_pretrained(source, trust_remote_code=remote), config
-        )
+        remote = _loading(config, source)
+        tokenizer = AutoTokenizer.from_pretrained(source, **remote)
+        inputs = RewardInputs(tokenizer, AutoConfig.from_pretrained(source, **remote), config)
         return cls(start_engine(source, config.vllm, runner="pooling"), inputs)
 
     def score(self, questions: list[str], answers: list[str]) -> np.ndarray:

@@ -141,6 +141,7 @@ def load_model_and_tokenizer(
     device: str | torch.device | None = None,
     dtype: torch.dtype = torch.float32,
     trust_remote_code: bool = False,
+    revision: str | None = None,
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Load a causal LM and its tokenizer, ready for batched left-padded generation.
 
@@ -151,16 +152,17 @@ def load_model_and_tokenizer(
         dtype: Weight dtype. fp32 by default: training keeps fp32 master weights and gets
             its speed from bf16 autocast instead (bf16 weights learn slower, STACK-NOTES).
         trust_remote_code: Passed to ``from_pretrained``; only for hub models you trust.
+        revision: The hub branch, tag or commit of a hub id (the config refuses one for
+            other specs); None: the default branch.
 
     Returns:
         The model in eval mode on ``device`` and its tokenizer with a pad token (EOS when the
         tokenizer has none) and ``padding_side="left"``.
     """
     source = resolve_model(spec, cache_dir)
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=trust_remote_code)
-    model = AutoModelForCausalLM.from_pretrained(
-        source, dtype=dtype, trust_remote_code=trust_remote_code
-    )
+    remote = {"trust_remote_code": trust_remote_code, "revision": revision}
+    tokenizer = AutoTokenizer.from_pretrained(source, **remote)
+    model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **remote)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
