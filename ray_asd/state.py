@@ -3,11 +3,26 @@ warm-up and every iteration.
 
 Layout: ``out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, evaluations.jsonl,
 student/}`` and ``out/checkpoints/latest``, the name of the newest complete one.
+
+Damage a kill or a bad disk can do, and what survives it:
+
+- A checkpoint is written under a hidden staging name (``.iter_003.partial``), fsynced (files
+  and folders) and only then renamed into place, so a folder under a checkpoint's name is
+  whole; the ``latest`` pointer is swapped (write, fsync, rename, fsync) after that.
+- A name rewritten while ``latest`` holds it (a ``stopped`` checkpoint saved again on resume)
+  goes to its alternate folder (``stopped.1``, and back again the next time): the pointer moves
+  to the new folder once it is whole and the old one is removed after, so no kill leaves
+  ``latest`` naming nothing.
+- When the checkpoint ``latest`` names is unreadable (missing, truncated or corrupt files),
+  :func:`latest_checkpoint` falls back to the newest readable one and logs one warning line
+  naming what it skipped.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import shutil
 import time
@@ -17,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,13 +74,41 @@ def teacher_tokens(items: list[dict[str, Any]]) -> int:
 
 # ---- checkpoints: out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, student/} ----
 
+POINTER = "latest"
+ALTERNATE = ".1"  # the second folder of a name rewritten while current: stopped -> stopped.1
+STAGING = ".partial"  # a checkpoint being written: .iter_003.partial (hidden, never read)
+# What a damaged checkpoint raises while it is read: a missing file, bytes that are not UTF-8
+# or JSON (ValueError), a record without a field (KeyError) or of the wrong shape (TypeError).
+_DAMAGE = (OSError, ValueError, KeyError, TypeError)
+
 
 def latest_checkpoint(out: Path) -> Path | None:
-    """The folder ``out/checkpoints/latest`` points at, or None before the first checkpoint."""
-    pointer = out / "checkpoints" / "latest"
-    if not pointer.is_file():
+    """The checkpoint a resumed trial continues from: the one ``out/checkpoints/latest`` names,
+    or, when that one is unreadable, the newest readable other one (one warning line names
+    what was skipped). None before the first checkpoint, or when none is readable."""
+    root = out / "checkpoints"
+    named = _pointer(root)
+    if named is None:
         return None
-    return out / "checkpoints" / pointer.read_text(encoding="utf-8").strip()
+    problem = _damage(root / named) if named else "an unreadable pointer"
+    if problem is None:
+        return root / named
+    skipped = {named or POINTER: problem}
+    readable: list[tuple[tuple[int, int, float], Path]] = []
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith(".") or folder.name == named:
+            continue
+        state = _try_load(folder)
+        if isinstance(state, str):
+            skipped[folder.name] = state
+        else:  # most progress first; a tie (a stale alternate) goes to the newer file
+            progress = (state.next_iteration, len(state.metrics))
+            readable.append(((*progress, (folder / "state.json").stat().st_mtime), folder))
+    found = max(readable, key=lambda pair: pair[0])[1] if readable else None
+    reasons = "; ".join(f"{name} ({why})" for name, why in skipped.items())
+    then = f"resuming from {found.name}" if found else "none is readable: starting anew"
+    log.warning("checkpoints in %s: skipped %s: %s", root, reasons, then)
+    return found
 
 
 def save_checkpoint(
@@ -77,18 +122,27 @@ def save_checkpoint(
     """Writes a checkpoint (by default of iteration ``state.next_iteration - 1``), points
     ``latest`` at it and hands it to ``checkpointed`` with the last ``new_rows`` rows.
 
-    The pointer is replaced atomically last, so a crash mid-write leaves the previous
-    checkpoint in force.
+    Whole or absent: written under a staging name, fsynced and renamed into place before the
+    pointer moves, so a kill at any point leaves ``latest`` naming a complete checkpoint.
+
+    Returns:
+        The checkpoint's folder: ``out/checkpoints/NAME``, or ``NAME.1`` when ``NAME`` is the
+        current checkpoint being rewritten (and back to ``NAME`` the time after).
     """
     name = name or f"iter_{state.next_iteration - 1:03d}"
-    folder = out / "checkpoints" / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    root = out / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    current = _pointer(root)
+    folder, other = root / name, root / _alternate(name)
+    if current == name and _damage(folder) is None:
+        folder, other = other, folder  # latest holds it: the new one goes next to it
+    staging = root / f".{folder.name}{STAGING}"
+    shutil.rmtree(staging, ignore_errors=True)  # what a killed writer left
+    staging.mkdir()
     clock = time.perf_counter()
-    save_student(folder / "student")
-    _write_jsonl(folder / "items.jsonl", state.items)
-    _write_jsonl(folder / "evaluations.jsonl", state.evaluations)
+    save_student(staging / "student")
+    _write_jsonl(staging / "items.jsonl", state.items)
+    _write_jsonl(staging / "evaluations.jsonl", state.evaluations)
     # Recorded before state.json is written, so a resumed trial's metrics match exactly.
     state.metrics[-1]["seconds_checkpoint"] = time.perf_counter() - clock
     payload = {
@@ -100,38 +154,114 @@ def save_checkpoint(
         "rating": state.rating,
         "memo": state.memo,
     }
-    (folder / "state.json").write_text(json.dumps(payload), encoding="utf-8")
-    pointer = out / "checkpoints" / "latest.tmp"
-    pointer.write_text(name, encoding="utf-8")
-    os.replace(pointer, out / "checkpoints" / "latest")
+    (staging / "state.json").write_text(json.dumps(payload), encoding="utf-8")
+    _fsync_tree(staging)  # on disk before any name says it is whole
+    if folder.exists():  # a stale copy (latest names another): replaced
+        shutil.rmtree(folder)
+    staging.rename(folder)
+    _fsync(root)
+    _point(root, folder.name)
+    if other.exists():  # the checkpoint rewritten, or a stale alternate: latest moved on
+        shutil.rmtree(other)
     checkpointed(folder, state.metrics[-new_rows:])
     return folder
 
 
 def load_checkpoint(folder: Path) -> TrialState:
-    """The trial state saved in a checkpoint folder."""
+    """The trial state saved in a checkpoint folder.
+
+    Raises:
+        OSError, ValueError, KeyError, TypeError: a missing or damaged file.
+    """
     payload = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     rng = np.random.default_rng()
     rng.bit_generator.state = payload["rng"]
-    items, evaluations = (_read_jsonl(folder / f) for f in ("items.jsonl", "evaluations.jsonl"))
     return TrialState(
         rng,
         payload["next_iteration"],
-        items,
+        _read_jsonl(folder / "items.jsonl"),
         payload["metrics"],
         payload["picks"],
         payload["scores"],
         payload.get("rating", {}),
         payload.get("memo", {}),
-        evaluations,
+        # Absent in checkpoints of older versions.
+        _read_jsonl(folder / "evaluations.jsonl", required=False),
     )
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():  # evaluations.jsonl: absent in checkpoints of older versions
+def _try_load(folder: Path) -> TrialState | str:
+    """The checkpoint's state, or what is wrong with it."""
+    try:
+        state = load_checkpoint(folder)
+    except _DAMAGE as error:
+        return f"{type(error).__name__}: {error}"
+    if not state.metrics:  # every checkpoint holds the base model's row at least
+        return "state.json: no metrics rows"
+    return state
+
+
+def _damage(folder: Path) -> str | None:
+    """What is wrong with a checkpoint folder; None: it loads."""
+    if not folder.is_dir():
+        return "missing"
+    state = _try_load(folder)
+    return state if isinstance(state, str) else None
+
+
+def _alternate(name: str) -> str:
+    return name.removesuffix(ALTERNATE) if name.endswith(ALTERNATE) else name + ALTERNATE
+
+
+def _pointer(root: Path) -> str | None:
+    """The name ``latest`` holds; "" when it cannot be read, None before the first save."""
+    pointer = root / POINTER
+    if not pointer.is_file():
+        return None
+    try:
+        return pointer.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def _point(root: Path, name: str) -> None:
+    """Swaps ``latest`` to ``name``: the new pointer is on disk before it replaces the old."""
+    staging = root / f"{POINTER}.tmp"
+    with staging.open("w", encoding="utf-8") as handle:
+        handle.write(name)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(staging, root / POINTER)
+    _fsync(root)
+
+
+def _fsync_tree(folder: Path) -> None:
+    """fsyncs every file and folder under ``folder``, deepest first, ``folder`` last."""
+    for parent, _, files in os.walk(folder, topdown=False):
+        for file in files:
+            _fsync(Path(parent) / file)
+        _fsync(Path(parent))
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError as error:  # a folder on a filesystem that cannot fsync one
+        if error.errno != errno.EINVAL:
+            raise
+    finally:
+        os.close(fd)
+
+
+def _read_jsonl(path: Path, required: bool = True) -> list[dict[str, Any]]:
+    if not required and not path.is_file():
         return []
     with path.open(encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines]
+        rows = [json.loads(line) for line in lines]
+    if not all(isinstance(row, dict) for row in rows):
+        raise ValueError(f"{path.name}: a line that is not a JSON object")
+    return rows
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
