@@ -38,12 +38,26 @@ SectionT = TypeVar("SectionT", bound=Section)
 
 def _finite(value: Any) -> Any:
     """``value`` when no float inside it (lists and mappings searched) is inf or nan."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{value} is not a finite number")
-    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
-    for item in items:
-        _finite(item)
+    found = _non_finite(value, "")
+    if found is not None:
+        path, number = found
+        raise ValueError(
+            f"{path.lstrip('.') + ': ' if path else ''}{number} is not a finite number"
+        )
     return value
+
+
+def _non_finite(value: Any, path: str) -> tuple[str, float] | None:
+    """(where inside ``value``, the number) of its first inf or nan; None when it has none."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return path, value
+    if isinstance(value, dict):
+        inside = ((f"{path}.{key}", item) for key, item in value.items())
+    elif isinstance(value, list):
+        inside = ((f"{path}[{i}]", item) for i, item in enumerate(value))
+    else:
+        return None
+    return next((hit for at, item in inside if (hit := _non_finite(item, at))), None)
 
 
 # A free-form value handed to a factory or an engine (task params, selector params,
@@ -487,10 +501,37 @@ def validate(model: type[SectionT], data: Any, where: str, prefix: str = "") -> 
         return model.model_validate(data)
     except ValidationError as error:
         problems = [
-            f"{where}: {prefix}{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}"
-            for e in error.errors()
+            f"{where}: {prefix}{_dotted(loc) or '(top level)'}: {message}"
+            for loc, message in _without_text_branches(error.errors())
         ]
         raise ConfigError("\n".join(problems)) from None
+
+
+def _without_text_branches(errors: list[Any]) -> list[tuple[tuple[Any, ...], str]]:
+    """(loc, message) per error, where a ``str | X`` union (a grid entry: a name or a block)
+    that failed as X keeps X's errors alone, without the branch's name in the key: the user
+    wrote a block, so "should be a valid string" is noise."""
+    unions = set()  # the locs of such unions
+    for e in errors:
+        loc = tuple(e["loc"])
+        text_branch = loc[-1:] == ("str",) and e["type"] == "string_type"
+        if text_branch and any(f is not e and f["loc"][: len(loc) - 1] == loc[:-1] for f in errors):
+            unions.add(loc[:-1])
+    result = []
+    for e in errors:
+        loc = tuple(e["loc"])
+        union = next((u for u in unions if loc[: len(u)] == u), None)
+        if union is not None:
+            if loc[len(union) :] == ("str",):
+                continue
+            loc = union + loc[len(union) + 1 :]
+        result.append((loc, e["msg"]))
+    return result
+
+
+def _dotted(loc: tuple[Any, ...]) -> str:
+    """``grid.task[1].params``: keys dotted, list positions in brackets (as cells name them)."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)[1:]
 
 
 # Where a factory's parameters live in a section, by the kind of factory.

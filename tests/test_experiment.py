@@ -114,3 +114,59 @@ def test_shipped_experiment_configs_validate() -> None:
         config = load_experiment(ROOT / "configs" / f"{name}.yaml")
         assert config.name == name
         assert len(cells(config)) >= 2
+
+
+def problems(path: Path | None, overrides: list[str] | None = None) -> list[str]:
+    """The lines of the ConfigError that loading ``path`` raises."""
+    with pytest.raises(ConfigError) as error:
+        load_experiment(path, overrides)
+    return str(error.value).splitlines()
+
+
+def test_a_selector_parameter_in_the_quickstart_names_its_key() -> None:
+    path = ROOT / "configs" / "quickstart.yaml"
+    overrides = ["strategy.selector=power", "strategy.selector_params.temperature=0"]
+    lines = problems(path, overrides)
+    assert (
+        f"{path}: strategy.selector_params.temperature: selector 'power': temperature must "
+        "be > 0, got 0.0" in lines
+    )
+    # The quickstart's grid.strategy replaces the shared strategy: a setting there is dead.
+    lines = problems(path, [*overrides, "strategy.scorer=loss"])
+    assert lines[-1] == f"{path}: strategy: grid.strategy replaces it in every cell; set it there"
+
+
+def test_every_cell_problem_is_listed_at_once(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+grid:
+  strategy:
+    - {scorer: loss, selector: power, selector_params: {temperature: hot}}
+    - loss
+    - {scorer: loss, selector: softmax, selector_params: {temperature: -1}}
+    - nonsense
+  task: [arith, {name: arith, params: {min_ops: 0}}]
+  seed: [0, 1]
+""",
+    )
+    lines = problems(path)
+    keys = [line.split(": ")[1] for line in lines]
+    assert keys == [
+        "grid.strategy[0].selector_params.temperature",
+        "grid.task[1].params.min_ops",  # the only one given: arith's check is about it
+        "grid.strategy[2].selector_params.temperature",
+        "grid.strategy[3]",
+    ]  # each once, though 2 tasks x 2 seeds repeat the strategies' problems
+
+
+def test_grid_blocks_refuse_non_finite_numbers(tmp_path: Path) -> None:
+    path = write(tmp_path, "grid: {task: [{name: arith, params: {max_number: .inf}}]}\n")
+    assert problems(path) == [
+        f"{path}: grid.task[0].params: Value error, max_number: inf is not a finite number"
+    ]  # not also "grid.task[0]: should be a valid string": the entry is a block
+
+
+def test_a_shared_strategy_string_is_valid(tmp_path: Path) -> None:
+    (cell,) = cells(load_experiment(write(tmp_path, "strategy: random\n")))
+    assert cell.config.strategy.name == "random"
