@@ -1,21 +1,34 @@
 """The `ray-asd` command line.
 
-Exit codes: 0 success; 1 the command ran and found problems (e.g. failing rows in
-`data check`); 2 bad usage, configuration or data (one error line on stderr).
+Exit codes:
+    0    success.
+    1    the command ran and found problems (failing rows in `data check`, trials that failed
+         in `run`), or an unexpected error (a bug or an outage: one line, ``Type: message``).
+    2    bad usage, configuration or data, or a path that cannot be read or written: one
+         error line naming the key, file, row or path (a config error lists each problem).
+    130  interrupted (Ctrl-C).
+
+Every error is printed as ``ray-asd: error: ...`` on stderr, never as a traceback; errors that
+are not ray-asd's own messages are followed by a hint line. The traceback: ``--debug`` or
+``RAY_ASD_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from ray_asd import __version__
-from ray_asd.errors import ConfigError, DataError
+from ray_asd.errors import ConfigError
+from ray_asd.failure import check_writable, root_cause
+
+DEBUG_ENV = "RAY_ASD_DEBUG"
+HINT = f"ray-asd: the traceback: ray-asd --debug ..., or {DEBUG_ENV}=1"
 
 
 def _data_check(args: argparse.Namespace) -> int:
@@ -49,10 +62,12 @@ def _data_check(args: argparse.Namespace) -> int:
 
 def _trial(args: argparse.Namespace) -> int:
     from ray_asd.config import load_config
-    from ray_asd.trial import run
 
     config = load_config(args.config, args.set)
     out = args.out or Path("runs") / (args.config.stem if args.config else "trial")
+    check_writable(out, "--out")
+    from ray_asd.trial import run  # imports torch: after the checks
+
     if not args.resume and (out / "checkpoints").exists():
         raise ConfigError(
             f"{out} holds an earlier trial; pass --resume to continue it or --out elsewhere"
@@ -78,9 +93,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import os
-
-    from ray_asd.report import build_report
     from ray_asd.tracking import default_uri
 
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -93,6 +105,9 @@ def _report(args: argparse.Namespace) -> int:
             )
         uri = default_uri(Path("runs"))
     out = args.out or Path("reports") / args.experiment
+    check_writable(out, "--out")
+    from ray_asd.report import build_report  # imports matplotlib: after the checks
+
     report = build_report(uri, args.experiment, out)
     print(f"open {report.folder / 'report.html'}")
     return 0
@@ -119,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `ray-asd` (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="ray-asd", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"ray-asd {__version__}")
+    debug = "print the traceback of an error too (or set RAY_ASD_DEBUG=1)"
+    parser.add_argument("--debug", action="store_true", help=debug)
+    # Also after the command (`ray-asd run x.yaml --debug`); SUPPRESS keeps the value given
+    # before it, which a subcommand's own default would overwrite.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug)
     commands = parser.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="inspect seed data").add_subparsers(
@@ -126,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check = data.add_parser(
         "check",
+        parents=[common],
         help="load a task's data and check that every reference answer extracts and self-checks",
         description="Exit 0: all rows pass; 1: some rows fail (listed); 2: unloadable data.",
     )
@@ -148,6 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     trial = commands.add_parser(
         "trial",
+        parents=[common],
         help="run one trial in-process (no Ray) and print a per-iteration table",
         description="Runs the paper's loop for one (strategy, student, task, seed) cell.",
     )
@@ -159,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser(
         "run",
+        parents=[common],
         help="run an experiment grid on Ray: one Tune trial per cell, tracked in MLflow",
         description="Exit 0: every trial finished; 1: some trials failed (listed); "
         "2: bad configuration or address.",
@@ -176,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
+        parents=[common],
         help="the paper's analyses of an experiment from MLflow: curves, efficiency, win "
         "rates, score fidelity, ordering (PNG, HTML, Markdown)",
         description="Reads every trial of EXPERIMENT (finished, running or failed), writes "
@@ -193,19 +218,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `ray-asd` console script; returns the exit code."""
+    """Entry point of the `ray-asd` console script; returns the exit code (module docstring)."""
     args = build_parser().parse_args(argv)
+    debug = args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     try:
         return args.handler(args)
-    except (ConfigError, DataError) as error:
-        print(f"ray-asd: error: {error}", file=sys.stderr)
-        return 2
-    except ValidationError as error:  # a DataSource built from flags
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in error.errors()
-        )
-        print(f"ray-asd: error: {problems}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print("ray-asd: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last resort: one line, whatever was raised
+        if debug:
+            traceback.print_exc()
+        cause = root_cause(error)
+        print(f"ray-asd: error: {cause.line}", file=sys.stderr)
+        if not debug and not cause.explained:
+            print(HINT, file=sys.stderr)
+        return 2 if cause.input else 1
 
 
 if __name__ == "__main__":

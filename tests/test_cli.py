@@ -10,6 +10,14 @@ from ray_asd.cli import main
 GOOD = '{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\\n#### 5"}\n'
 
 
+@pytest.fixture(autouse=True)
+def no_pwd(monkeypatch: pytest.MonkeyPatch) -> None:
+    """$PWD is the working directory, yet ``redact.names_secret`` takes "pwd" for a password
+    and masks the checkout's path in every message (reported); the messages here name files
+    under it."""
+    monkeypatch.delenv("PWD", raising=False)
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -193,3 +201,122 @@ def test_run_rejects_bad_experiments_before_ray_starts(
     assert code == 2
     assert err.count("\n") == 1, err
     assert message.format(port=port) in err
+
+
+def test_storage_that_is_a_file_is_one_line_before_ray(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ray
+
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("ray.init was called"))
+    storage = tmp_path / "runs"
+    storage.write_text("not a folder")
+    code, out, err = run(capsys, "run", str(SMOKE), "--set", f"storage={storage}")
+    assert code == 2 and out == ""
+    there = f"not a folder (a file is there: {storage})"
+    assert err == f"ray-asd: error: {SMOKE}: storage {storage / 'smoke'}: {there}\n"
+    assert [p.name for p in tmp_path.iterdir()] == [
+        "runs"
+    ] and storage.read_text() == "not a folder"
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path: Path, capsys) -> None:
+    out_file = tmp_path / "out"
+    out_file.write_text("x")
+    code, out, err = run(capsys, "trial", "--out", str(out_file))
+    assert (code, out) == (2, "")
+    assert err == f"ray-asd: error: --out {out_file}: not a folder (a file is there)\n"
+    assert out_file.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["trial", "--out", "{ro}/trial"],
+        ["run", str(SMOKE), "--set", "storage={ro}/runs"],
+        ["report", "smoke", "--tracking-uri", "sqlite:///{ro}/mlflow.db", "--out", "{ro}/r"],
+    ],
+)
+def test_a_read_only_output_folder_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    from tests.test_failure import run_read_only
+
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    (read_only / "kept").write_text("x")
+    script = Path(sys.executable).with_name("ray-asd")
+    argv = [a.format(ro=read_only) for a in argv]
+    result = run_read_only(read_only, str(script), *argv)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("ray-asd: error: ")
+    assert (
+        f"{read_only}/" in line
+        and f": read-only (tried to create {read_only}/.ray-asd-probe-" in line
+    )
+    assert [p.name for p in read_only.iterdir()] == ["kept"]
+
+
+def failing_task(error: BaseException):
+    def make_task(*args: object, **kwargs: object) -> None:
+        raise error
+
+    return make_task
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "line"),
+    [
+        (
+            RuntimeError("boom at https://user:pa55word@host/x\n  second line"),
+            1,
+            "RuntimeError: boom at https://***@host/x second line",
+        ),
+        (
+            PermissionError(13, "Permission denied", "/data/train.jsonl"),
+            2,
+            "PermissionError: [Errno 13] Permission denied: '/data/train.jsonl'",
+        ),
+    ],
+)
+def test_an_unexpected_error_is_one_line_and_a_hint(
+    capsys, monkeypatch: pytest.MonkeyPatch, error: BaseException, code: int, line: str
+) -> None:
+    import ray_asd.tasks
+    from ray_asd.cli import HINT
+
+    monkeypatch.delenv("RAY_ASD_DEBUG", raising=False)
+    monkeypatch.setattr(ray_asd.tasks, "make_task", failing_task(error))
+    got, out, err = run(capsys, "data", "check", "--task", "gsm8k")
+    assert (got, out) == (code, "")
+    assert err.splitlines() == [f"ray-asd: error: {line}", HINT]
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["--debug", "data", "check", "--task", "gsm8k"], None),
+        (["data", "check", "--task", "gsm8k", "--debug"], None),
+        (["data", "check", "--task", "gsm8k"], "1"),
+    ],
+)
+def test_debug_prints_the_traceback(
+    capsys, monkeypatch: pytest.MonkeyPatch, argv: list[str], env: str | None
+) -> None:
+    import ray_asd.tasks
+
+    if env is None:
+        monkeypatch.delenv("RAY_ASD_DEBUG", raising=False)
+    else:
+        monkeypatch.setenv("RAY_ASD_DEBUG", env)
+    monkeypatch.setattr(ray_asd.tasks, "make_task", failing_task(RuntimeError("boom")))
+    code, _, err = run(capsys, *argv)
+    assert code == 1
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.splitlines()[-1] == "ray-asd: error: RuntimeError: boom"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ray_asd.tasks
+
+    monkeypatch.setattr(ray_asd.tasks, "make_task", failing_task(KeyboardInterrupt()))
+    assert run(capsys, "data", "check", "--task", "gsm8k") == (130, "", "ray-asd: interrupted\n")
