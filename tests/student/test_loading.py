@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -102,3 +106,30 @@ def test_embedded_smollm2_answers_and_reuses_its_cache(model_cache: Path) -> Non
     assert ended or len(ids) == gen.n_tokens
     [again] = student.nll([prompt], [gen.text], batch_size=1, add_eos=ended)
     assert again == pytest.approx(gen.mean_nll, abs=1e-3)
+
+
+def test_a_revision_picks_that_snapshot_of_a_hub_model(model_cache: Path, tmp_path: Path) -> None:
+    """A hub cache in the layout huggingface_hub writes (refs/<name> holds a commit,
+    snapshots/<commit>/ its files), two revisions of the tiny model told apart by a config
+    field, loaded offline in a fresh process (the hub reads its cache location at import)."""
+    repo = tmp_path / "hub" / "models--ray-asd--tiny"
+    for revision, commit in (("v1", "1" * 40), ("v2", "2" * 40)):
+        snapshot = repo / "snapshots" / commit
+        shutil.copytree(resolve_model("tiny:", cache_dir=model_cache), snapshot)
+        config = json.loads((snapshot / "config.json").read_text())
+        (snapshot / "config.json").write_text(json.dumps({**config, "which": revision}))
+        (repo / "refs").mkdir(parents=True, exist_ok=True)
+        (repo / "refs" / revision).write_text(commit)
+    (repo / "refs" / "main").write_text("1" * 40)
+    script = (
+        "from ray_asd.student.loading import load_model_and_tokenizer as load\n"
+        "for revision in ('v2', None, 'v1'):\n"
+        "    model, _ = load('ray-asd/tiny', revision=revision, device='cpu')\n"
+        "    print(revision, model.config.which)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[:3] == ["v2 v2", "None v1", "v1 v1"]  # None: main
