@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ray_asd.tasks.bounds import MAX_OUTPUT_CHARS
 from ray_asd.tasks.numeric import NEW_QUESTION
 
 # Every loaded table has these columns, in this order (DESIGN section 3: tables move as columns).
@@ -97,7 +98,9 @@ class Task:
         Cuts at the end of the first line matching ``final_pattern`` and before any line
         that starts a new question (``Question:``, ``Problem 2.``): small models often
         ramble on into a new problem with its own final answer, which must not be graded.
+        Reads at most MAX_OUTPUT_CHARS (+1, so that an output without a cut stays overlong).
         """
+        text = text[: MAX_OUTPUT_CHARS + 1]
         end = len(text)
         rambling = NEW_QUESTION.search(text)
         if rambling is not None:

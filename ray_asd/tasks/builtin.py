@@ -22,6 +22,7 @@ from ray_asd.tasks.base import (
     Task,
     compare_finals,
 )
+from ray_asd.tasks.bounds import overlong
 from ray_asd.tasks.latex import extract_boxed, latex_equal
 from ray_asd.tasks.numeric import FINAL, extract_number, numbers_equal
 
@@ -184,7 +185,12 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
 
 
 def extract_final_line(text: str) -> str | None:
-    """The text after the first ``####``, else the last non-empty line less an "Answer:" prefix."""
+    """The text after the first ``####``, else the last non-empty line less an "Answer:" prefix.
+
+    None for an output over MAX_OUTPUT_CHARS.
+    """
+    if overlong(text):
+        return None
     if _FINAL_MARKER in text:
         final = text.split(_FINAL_MARKER, 1)[1].split("\n", 1)[0]
     else:
@@ -230,7 +236,7 @@ def extract_choice(text: str) -> str | None:
 
 
 def _math_final(text: str) -> str | None:
-    return extract_boxed(text) or extract_final_line(text)
+    return None if overlong(text) else extract_boxed(text) or extract_final_line(text)
 
 
 GENERIC_CHECKERS: dict[str, tuple[Callable[[str], str | None], Callable[[str, str], bool]]] = {

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 
+from ray_asd.tasks.bounds import overlong
+
 TARGET = 24
 CARD_VALUES = range(1, 14)
 # The whole-answer bound: a four-number expression fits in far fewer characters; anything
@@ -201,8 +203,11 @@ def extract_expression(text: str) -> str | None:
     Takes the first line that starts with ``Answer:`` (the format the task asks for; markdown
     emphasis allowed), else the last non-empty line; drops a trailing ``= 24``, markdown and
     sentence punctuation. The result is not yet validated: :func:`evaluate_expression` does
-    that. Overlong lines are rejected before any pattern runs on them.
+    that. An output over MAX_OUTPUT_CHARS is rejected before any scan (10M newlines took 1 s
+    to split), an overlong line before any pattern runs on it.
     """
+    if overlong(text):
+        return None
     match = _ANSWER_LINE.search(text)
     if match:
         line = text[match.end() :].split("\n", 1)[0]

@@ -1,20 +1,34 @@
 """MATH-style answers: ``\\boxed{...}`` extraction and equivalence through math-verify.
 
 The comparison itself is math-verify's (sympy-backed, handles fractions, intervals, sets,
-units and many LaTeX spellings); nothing here compares LaTeX by hand.
+units and many LaTeX spellings); nothing here compares LaTeX by hand. It runs in a child
+process under a hard deadline (`ray_asd.tasks.deadline`), after answers of the shapes known
+to stall sympy are refused here; either way, an answer that gets no verdict counts as wrong
+and the reason is logged.
 """
 
 from __future__ import annotations
 
+import logging
 import re
-import threading
-from functools import lru_cache
+from pathlib import Path
+
+from ray_asd.tasks.bounds import overlong
+from ray_asd.tasks.deadline import DeadlineWorker
+from ray_asd.tasks.math_verify_worker import SECONDS
+
+log = logging.getLogger(__name__)
 
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # sympy can take very long on adversarial LaTeX; a real final answer is far shorter.
 MAX_ANSWER_CHARS = 500
-# math-verify's per-call limit; it works through SIGALRM and so only in the main thread.
-TIMEOUT_SECONDS = 5
+# Redundant parentheses cost math-verify's parser ~0.1 s per level (8 levels: ~1 s, 50: over
+# 20 s); MATH answers nest three or four deep.
+MAX_DEPTH = 10
+# The hard bound on one comparison. The child gives up by itself after SECONDS (1 s) and stays
+# warm; this kill is for C code no signal interrupts, and costs a restart (~0.5 s of imports).
+DEADLINE_SECONDS = 1.5
+_WORKER = DeadlineWorker(Path(__file__).with_name("math_verify_worker.py"), DEADLINE_SECONDS)
 
 
 def extract_boxed(text: str) -> str | None:
@@ -22,8 +36,10 @@ def extract_boxed(text: str) -> str | None:
 
     MATH solutions and chain-of-thought outputs box the final answer once, at the end; the
     last box is the answer when a model boxes intermediate results too. Also accepts the
-    brace-less ``\\boxed 5`` some models write.
+    brace-less ``\\boxed 5`` some models write. None for an output over MAX_OUTPUT_CHARS.
     """
+    if overlong(text):
+        return None
     start = max(text.rfind(command) for command in _BOX_COMMANDS)
     if start < 0:
         return None
@@ -45,9 +61,9 @@ def extract_boxed(text: str) -> str | None:
     return None  # unbalanced: the output was cut off inside the box
 
 
-# Shapes that make sympy work for minutes on a dozen characters (9^{9^{9^{9}}}, 100000000!):
-# off the main thread no timeout can stop it, so they are refused up front. No MATH answer
-# has a power tower or the factorial of a four-digit number.
+# Shapes that make sympy work for minutes on a dozen characters (9^{9^{9^{9}}}, 100000000!,
+# (((...)))) are refused up front: the deadline would stop them too, but each kill costs a
+# restart. No MATH answer has a power tower or the factorial of a four-digit number.
 _FACTORIAL_OF_LARGE = re.compile(r"\d{4,}\s*!")
 _LARGE_EXPONENT = re.compile(r"\^\s*\{?\s*\d{7,}")
 
@@ -66,37 +82,50 @@ def _exponent_argument(text: str, caret: int) -> str:
     return rest
 
 
-def is_pathological(answer: str) -> bool:
-    """Whether ``answer`` has a shape known to stall sympy (see above)."""
-    if _FACTORIAL_OF_LARGE.search(answer) or _LARGE_EXPONENT.search(answer):
-        return True
-    return any("^" in _exponent_argument(answer, i) for i, char in enumerate(answer) if char == "^")
+def refusal(answer: str) -> str | None:
+    """Why ``answer`` is not handed to sympy (a shape known to stall it), or None."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return f"{len(answer)} characters, over {MAX_ANSWER_CHARS}"
+    if _FACTORIAL_OF_LARGE.search(answer):
+        return "the factorial of a number of four or more digits"
+    if _LARGE_EXPONENT.search(answer):
+        return "an exponent of seven or more digits"
+    if any("^" in _exponent_argument(answer, i) for i, char in enumerate(answer) if char == "^"):
+        return "a power tower"
+    depth = deepest = 0
+    for char in answer:
+        depth = max(0, depth + (char in "([{") - (char in ")]}"))
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        return f"brackets nested {deepest} deep, over {MAX_DEPTH}"
+    return None
 
 
-def _timeout() -> int | None:
-    # Ray actors and thread pools call from other threads, where SIGALRM cannot be used;
-    # there MAX_ANSWER_CHARS is the only bound.
-    return TIMEOUT_SECONDS if threading.current_thread() is threading.main_thread() else None
+def latex_verdict(predicted: str, reference: str) -> tuple[bool, str | None]:
+    """math-verify equivalence of two extracted final answers, and why there is no verdict.
 
-
-@lru_cache(maxsize=65536)
-def _parsed(answer: str) -> tuple:
-    from math_verify import parse
-
-    return tuple(parse(f"$\\boxed{{{answer}}}$", parsing_timeout=_timeout()))
+    Returns:
+        ``(equal, None)`` when math-verify compared them (False also if either side does not
+        parse); ``(False, reason)`` when it could not: an answer refused before parsing, or
+        a comparison past its deadline.
+    """
+    for side, answer in (("answer", predicted), ("reference", reference)):
+        why = refusal(answer)
+        if why is not None:
+            return False, f"the {side} is not parsed: {why}"
+    reply, problem = _WORKER.ask([predicted, reference])
+    if problem is not None:
+        return False, f"math-verify: {problem}"
+    if reply == "expired":
+        return False, f"math-verify took over {SECONDS:g} s"
+    return bool(reply), None
 
 
 def latex_equal(predicted: str, reference: str) -> bool:
-    """math-verify equivalence of two extracted final answers (reference first: it is asymmetric).
-
-    Returns False if either side does not parse.
-    """
-    from math_verify import verify
-
-    for answer in (predicted, reference):
-        if len(answer) > MAX_ANSWER_CHARS or is_pathological(answer):
-            return False
-    gold, answer = _parsed(reference), _parsed(predicted)
-    if not gold or not answer:
-        return False
-    return bool(verify(list(gold), list(answer), timeout_seconds=_timeout()))
+    """math-verify equivalence of two extracted final answers (reference first: it is
+    asymmetric). False if either side does not parse, is refused or overruns the deadline;
+    the last two are logged with their reason."""
+    equal, reason = latex_verdict(predicted, reference)
+    if reason is not None:
+        log.warning("math answer %r counted as wrong: %s", predicted[:80], reason)
+    return equal

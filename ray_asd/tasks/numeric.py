@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterator
 from fractions import Fraction
 
+from ray_asd.tasks.bounds import overlong
+
 # A number as people write it in answers: optional sign, optional currency symbol, digits with
 # well-formed thousands separators or plain digits, optional decimals, optional "/ denominator".
 _DIGITS = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
@@ -32,9 +34,11 @@ _CALCULATOR = re.compile(r"<<[^<>]*>>")
 FINAL = re.compile(r"####[ \t]*\n?[ \t]*(?=[" + _SIGNS + r"$€£¥₹.\d])")
 # "the answer is 18", "Answer: 18", "final answer = 18".
 _ANSWER_PHRASE = re.compile(r"answer\s*(?:is\s*[:=]?|[:=])\s*", flags=re.IGNORECASE)
-# Where a model stops answering and starts writing the next question.
+# Where a model stops answering and starts writing the next question. The indent excludes
+# newlines: ``^\s*`` rescanned every following blank line from each line start (20k newlines:
+# 7 s).
 NEW_QUESTION = re.compile(
-    r"^\s*(?:question|problem)\s*\d*\s*[:.]", flags=re.IGNORECASE | re.MULTILINE
+    r"^[^\S\n]*(?:question|problem)\s*\d*\s*[:.]", flags=re.IGNORECASE | re.MULTILINE
 )
 
 
@@ -50,8 +54,12 @@ def _numbers(text: str) -> Iterator[tuple[str, Fraction]]:
             continue
         start = match.start()
         if match.group("sign"):
-            before = text[:start].rstrip()
-            if before and (before[-1].isdigit() or before[-1] in ").]%"):
+            # The character before the sign, skipping spaces (not text[:start].rstrip(), which
+            # copies the whole prefix per number: 100k numbers took 2.5 s).
+            before = start - 1
+            while before >= 0 and text[before].isspace():
+                before -= 1
+            if before >= 0 and (text[before].isdigit() or text[before] in ").]%"):
                 start = match.start("sign") + len(match.group("sign"))
                 value = abs(value) if match.group("sign").strip() in "-−–" else value
         yield text[start : match.end()].strip(), value
@@ -95,7 +103,11 @@ def extract_number(text: str) -> str | None:
       2. else, in the last non-empty line before any "Question:" a model went on to write:
          the result after an "answer is" / "answer:" phrase (the number after its last ``=``
          when it states a computation, ``answer is 3 * 6 = 18``), else the line's last number.
+
+    None for an output over MAX_OUTPUT_CHARS.
     """
+    if overlong(text):
+        return None
     text = strip_calculator(text)
     final = FINAL.search(text)
     if final is not None:

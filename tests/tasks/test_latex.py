@@ -1,7 +1,13 @@
+import logging
+import threading
+import time
+from pathlib import Path
+
 import pytest
 
-from ray_asd.tasks import make_task
-from ray_asd.tasks.latex import MAX_ANSWER_CHARS, extract_boxed, latex_equal
+from ray_asd.tasks import latex, make_task
+from ray_asd.tasks.deadline import DeadlineWorker
+from ray_asd.tasks.latex import MAX_ANSWER_CHARS, extract_boxed, latex_equal, latex_verdict
 
 
 @pytest.mark.parametrize(
@@ -71,17 +77,75 @@ def test_math_checking_works_off_the_main_thread() -> None:
         assert pool.submit(latex_equal, "\\frac{2}{4}", "\\frac{1}{2}").result()
 
 
-@pytest.mark.parametrize(
-    "answer", ["9^{9^{9^{9}}}", "10^{10^{10^{10}}}", "100000000!", "2^{12345678}"]
-)
-def test_pathological_answers_are_refused_fast_off_the_main_thread(answer: str) -> None:
-    import time
-    from concurrent.futures import ThreadPoolExecutor
+# Outputs that stall or blow up a checker, each with how long the math task's checker took on
+# it before the deadline (at bb4e30f, in a thread, 30 s cut-off; 2 cores).
+PATHOLOGICAL = {
+    "power tower": "\\boxed{9^{9^{9^{9}}}}",  # refused before too (< 1 ms)
+    "10k-deep parentheses": "\\boxed{" + "(" * 10_000 + "1" + ")" * 10_000 + "}",  # fails fast
+    "200-deep parentheses": "\\boxed{" + "(" * 200 + "1" + ")" * 200 + "}",  # over 30 s
+    "factorial chain": "\\boxed{9!!!}",  # over 30 s
+    "symbolic power": "\\boxed{(x+y+z)^{400}}",  # over 30 s
+    "big integer power": "\\boxed{123456^{654321}}",  # 4 s
+    "huge factorial": "\\boxed{100000!}",  # refused before too
+    "1 MB output": "x" * 1_000_000 + "\\boxed{5}",  # was read whole (and correct)
+}
 
+
+@pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "other thread"])
+@pytest.mark.parametrize("output", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+def test_pathological_output_is_wrong_with_a_reason_within_2_s(
+    output: str, on_thread: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    task = make_task("math")
+    assert task.is_correct("q", "\\boxed{5}", "\\boxed{5}")  # the worker is up
+    result: list[tuple[bool, float]] = []
+
+    def check() -> None:
+        started = time.perf_counter()
+        result.append((task.is_correct("q", output, "\\boxed{5}"), time.perf_counter() - started))
+
+    with caplog.at_level(logging.WARNING, logger="ray_asd.tasks"):
+        if on_thread:
+            thread = threading.Thread(target=check)
+            thread.start()
+            thread.join(timeout=30)
+        else:
+            check()
+    correct, elapsed = result[0]
+    assert correct is False and elapsed < 2.0
+    assert any("counted as wrong" in m or "no final answer" in m for m in caplog.messages)
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        ("9^{9^{9^{9}}}", "the answer is not parsed: a power tower"),
+        ("2^{12345678}", "the answer is not parsed: an exponent of seven or more digits"),
+        ("1" + "(" * 11 + "1" + ")" * 11, "the answer is not parsed: brackets nested 11 deep"),
+        ("(x+y+z)^{400}", "math-verify took over 1 s"),
+    ],
+)
+def test_verdict_reasons(answer: str, reason: str) -> None:
+    equal, why = latex_verdict(answer, "5")
+    assert equal is False and why is not None and why.startswith(reason)
+
+
+def test_a_killed_worker_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A worker stuck where no signal reaches (C code): only the parent's kill ends it.
+    stuck = tmp_path / "stuck.py"
+    stuck.write_text('print("ready", flush=True)\ninput()\nwhile True:\n    pass\n')
+    monkeypatch.setattr(latex, "_WORKER", DeadlineWorker(stuck, latex.DEADLINE_SECONDS))
     started = time.perf_counter()
-    with ThreadPoolExecutor(1) as pool:
-        assert not pool.submit(latex_equal, answer, "5").result(timeout=5)
-    assert time.perf_counter() - started < 1.0
+    reason = "math-verify: no verdict within 1.5 s; stuck restarted"
+    assert latex_verdict("1", "1") == (False, reason)
+    assert time.perf_counter() - started < 2.0
+    latex._WORKER.close()
+
+
+def test_ordinary_answers_keep_their_verdicts_after_a_timeout() -> None:
+    assert latex_verdict("(x+y+z)^{400}", "5")[1] is not None
+    assert latex_verdict("\\frac{2}{4}", "0.5") == (True, None)
+    assert latex_verdict("\\frac{2}{3}", "0.5") == (False, None)
 
 
 def test_math_grades_the_last_box_not_an_intermediate_one() -> None:
