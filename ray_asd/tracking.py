@@ -4,20 +4,42 @@ Steps: iteration t is logged at step t, the warm-up at step -1 and the base mode
 so every curve starts from the untrained student. The run id travels in the trial's
 checkpoint, so a trial restored by Tune continues its run instead of opening a new one, and
 logging is idempotent per step: a restored trial re-sends its rows, MLflow gets each once.
+
+A store that is down or busy (a tracking server restarting, a SQLite file locked past its
+20 s busy timeout by another trial's write) does not fail a trial whose work is saved: every
+call is tried 3 times, 0.5 s and 2 s apart, and :meth:`TrialRun.sync` then logs one warning
+line and keeps the rows for its next call, which sends them first.
+
+Nothing secret reaches MLflow from here: params and tags pass through `ray_asd.redact`, and
+so does every error text this module logs.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+    ErrorCode,
+)
+from sqlalchemy.exc import OperationalError
 
 from ray_asd.errors import ConfigError
+from ray_asd.redact import redact, redact_text
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # MLflow limits: params and metrics per log_batch call, characters per param value.
 BATCH = 100
@@ -27,6 +49,36 @@ STEP_MARKER = "n_synthetic"
 GRID_TAG = "ray_asd.grid"  # experiment tag: the grid's axes, for `ray-asd report`
 GRID_AXES = ("strategy", "student", "task", "seed")
 MAX_EXPERIMENT_TAG = 5000
+RETRY_SECONDS = (0.5, 2.0)  # the waits between the 3 tries of a tracking call
+# MLflow errors that a retry cannot fix (a wrong run id, a bad value): raised at once.
+_FINAL = frozenset(
+    ErrorCode.Name(code)
+    for code in (INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST, RESOURCE_ALREADY_EXISTS)
+)
+
+
+def transient(error: BaseException) -> bool:
+    """Whether a tracking call's error may pass: a store down or busy (MLflow's errors for a
+    locked database or an HTTP failure, the network's), not a request the store refuses."""
+    if isinstance(error, MlflowException):
+        return error.error_code not in _FINAL
+    return isinstance(error, OSError | OperationalError)
+
+
+def retried(call: Callable[[], T]) -> T:
+    """``call()``, tried again after each wait of RETRY_SECONDS while its error is transient.
+
+    Raises:
+        Exception: the last try's error, or the first one that is not transient.
+    """
+    for wait in RETRY_SECONDS:
+        try:
+            return call()
+        except Exception as error:
+            if not transient(error):
+                raise
+            time.sleep(wait)
+    return call()
 
 
 def default_uri(storage: Path) -> str:
@@ -95,8 +147,11 @@ class TrialRun:
         self.client = MlflowClient(uri)
         self.run_id = run_id
         # Every row carries n_synthetic: its history lists the steps logged so far.
-        history = self.client.get_metric_history(run_id, STEP_MARKER)
+        history = retried(lambda: self.client.get_metric_history(run_id, STEP_MARKER))
         self.logged_steps = {metric.step for metric in history}
+        # Rows not yet logged, with the time they were first sent: a store that was down gets
+        # them at the next call, and a resend of a half-sent row repeats its exact metrics.
+        self.pending: dict[int, tuple[int, dict[str, Any]]] = {}
 
     @classmethod
     def start(
@@ -107,47 +162,80 @@ class TrialRun:
         tags: dict[str, str],
         params: dict[str, Any],
     ) -> TrialRun:
+        """Opens a run with ``tags`` and the flattened ``params`` (a config), both redacted."""
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         client = MlflowClient(uri)
-        run = client.create_run(experiment_id, run_name=name, tags=tags)
-        items = [Param(k, v) for k, v in flatten(params).items()]
+        run = retried(lambda: client.create_run(experiment_id, run_name=name, tags=redact(tags)))
+        items = [Param(k, v) for k, v in flatten(redact(params)).items()]
         for i in range(0, len(items), BATCH):
-            client.log_batch(run.info.run_id, params=items[i : i + BATCH])
+            retried(lambda i=i: client.log_batch(run.info.run_id, params=items[i : i + BATCH]))
         return cls(uri, run.info.run_id)
 
     def log_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Every numeric value of each metrics row at the row's step; steps logged before
-        are skipped. The step marker goes last, so a step counts as logged only once all of
-        its values are."""
+        """Every numeric value of each metrics row at the row's step, after the rows an earlier
+        call could not send; steps logged before are skipped. The step marker goes last, so a
+        step counts as logged only once all of its values are.
+
+        Raises:
+            MlflowException, OSError: the store stayed unavailable (the rows are kept).
+        """
         now = int(time.time() * 1000)
         for row in rows:
             step = STEP_OF_PHASE.get(row["phase"], row["iteration"])
-            if step in self.logged_steps:
-                continue
+            if step not in self.logged_steps:
+                self.pending.setdefault(step, (now, row))
+        for step, (stamp, row) in list(self.pending.items()):
             metrics = [
-                Metric(key, float(value), now, step)
+                Metric(key, float(value), stamp, step)
                 for key, value in row.items()
                 if key not in ("iteration", "phase", STEP_MARKER) and isinstance(value, int | float)
             ]
-            metrics.append(Metric(STEP_MARKER, float(row[STEP_MARKER]), now, step))
+            metrics.append(Metric(STEP_MARKER, float(row[STEP_MARKER]), stamp, step))
             for i in range(0, len(metrics), BATCH):
-                self.client.log_batch(self.run_id, metrics=metrics[i : i + BATCH])
+                batch = metrics[i : i + BATCH]
+                retried(lambda batch=batch: self.client.log_batch(self.run_id, metrics=batch))
             self.logged_steps.add(step)
+            del self.pending[step]
+
+    def sync(self, rows: list[dict[str, Any]], artifacts: Iterable[Path] = ()) -> bool:
+        """:meth:`log_rows` and :meth:`log_artifact` for a trial whose work is saved: a store
+        that stays unavailable is one warning line, and the rows go at the next call.
+
+        Returns:
+            Whether everything was logged.
+        """
+        try:
+            self.log_rows(rows)
+            for path in artifacts:
+                self.log_artifact(path)
+        except Exception as error:
+            if not transient(error):
+                raise
+            log.warning(
+                "MLflow run %s: tracking unavailable (%s); %d metrics rows wait for the next "
+                "checkpoint",
+                self.run_id,
+                redact_text((str(error) or repr(error)).splitlines()[0]),
+                len(self.pending),
+            )
+            return False
+        return True
 
     def log_summary(self, values: dict[str, float]) -> None:
         """Metrics of the whole trial (no step of their own: logged at step 0)."""
         now = int(time.time() * 1000)
         metrics = [Metric(key, float(value), now, 0) for key, value in values.items()]
-        self.client.log_batch(self.run_id, metrics=metrics)
+        retried(lambda: self.client.log_batch(self.run_id, metrics=metrics))
 
     def tag(self, key: str, value: str) -> None:
-        self.client.log_batch(self.run_id, tags=[RunTag(key, value)])
+        tags = [RunTag(key, redact_text(value))]
+        retried(lambda: self.client.log_batch(self.run_id, tags=tags))
 
     def log_artifact(self, path: Path, folder: str | None = None) -> None:
         if path.is_dir():
-            self.client.log_artifacts(self.run_id, str(path), folder)
+            retried(lambda: self.client.log_artifacts(self.run_id, str(path), folder))
         else:
-            self.client.log_artifact(self.run_id, str(path), folder)
+            retried(lambda: self.client.log_artifact(self.run_id, str(path), folder))
 
     def finish(self, status: str = "FINISHED") -> None:
-        self.client.set_terminated(self.run_id, status)
+        retried(lambda: self.client.set_terminated(self.run_id, status))

@@ -1,12 +1,30 @@
-"""MLflow tracking: params, steps, idempotent logging, artifacts; sqlite and a real server."""
+"""MLflow tracking: params, steps, idempotent logging, artifacts; sqlite and a real server,
+also behind a relay that goes down (a tracking outage as the client sees it)."""
 
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from mlflow import MlflowClient
 
 from ray_asd.errors import ConfigError
-from ray_asd.tracking import TrialRun, default_uri, flatten, prepare_experiment, ui_command
+from ray_asd.redact import MASK
+from ray_asd.tracking import (
+    RETRY_SECONDS,
+    TrialRun,
+    default_uri,
+    flatten,
+    prepare_experiment,
+    ui_command,
+)
 
 ROWS = [
     {"phase": "base", "iteration": -1, "n_synthetic": 0, "accuracy": 0.1},
@@ -67,3 +85,125 @@ def test_ui_command_names_the_store() -> None:
         == "mlflow ui --backend-store-uri sqlite:////x/mlflow.db"
     )
     assert ui_command("http://127.0.0.1:5000") == "open http://127.0.0.1:5000"
+
+
+def test_params_and_tags_are_redacted_at_the_source(tmp_path: Path) -> None:
+    uri = default_uri(tmp_path)
+    experiment = prepare_experiment(uri, "secrets", tmp_path)
+    config = {
+        "teacher": {
+            "vllm": {"env": {"HF_HUB_CACHE": "/models"}, "engine_kwargs": {"hf_token": "t0ken"}},
+            "openai": {"base_url": "https://alice:hunter2secret@llm.example/v1?api_key=k3y"},
+        }
+    }
+    tags = {"student": "https://bob:pw1234567@hub.example/m"}
+    run = TrialRun.start(uri, experiment, "secret-run", tags, config)
+    stored = MlflowClient(uri).get_run(run.run_id).data
+    assert stored.params["teacher.vllm.env.HF_HUB_CACHE"] == MASK
+    assert stored.params["teacher.vllm.engine_kwargs.hf_token"] == MASK
+    assert (
+        stored.params["teacher.openai.base_url"] == f"https://{MASK}@llm.example/v1?api_key={MASK}"
+    )
+    assert stored.tags["student"] == f"https://{MASK}@hub.example/m"
+
+
+class Relay:
+    """A TCP relay on loopback to a real server that can go down: while down it drops every
+    connection, open or new, as a tracking server that restarts does."""
+
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.down = False
+        self.open: set[socket.socket] = set()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def set_down(self, down: bool) -> None:
+        self.down = down
+        if down:
+            with self.lock:
+                for connection in self.open:
+                    _hang_up(connection)
+                self.open.clear()
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self.listener.accept()
+            if self.down:
+                client.close()
+                continue
+            upstream = socket.create_connection(self.target)
+            with self.lock:
+                self.open |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for end in (source, sink):
+                _hang_up(end)
+
+
+def _hang_up(connection: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # the other side hung up first
+        connection.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def relay(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
+    # MLflow's own HTTP retries (7, over about 4 minutes) off: our retries are under test.
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    relay = Relay(mlflow_server)
+    yield relay
+    relay.set_down(True)
+    relay.listener.close()
+
+
+def test_an_outage_is_one_warning_and_its_rows_follow_at_the_next_sync(
+    relay: Relay, mlflow_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Credentials in the URI: MLflow's error text carries them, the warning must not.
+    uri = f"http://alice:hunter2secret@127.0.0.1:{relay.port}"
+    experiment = prepare_experiment(uri, f"outage-{tmp_path.name}", tmp_path)
+    run = TrialRun.start(uri, experiment, "outage", {}, {"seed": 0})
+    assert run.sync(ROWS[:1])
+    (tmp_path / "items.jsonl").write_text('{"question": "q"}\n')
+    relay.set_down(True)
+    clock = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="ray_asd.tracking"):
+        assert not run.sync(ROWS[:2], [tmp_path / "items.jsonl"])
+    assert time.monotonic() - clock >= sum(RETRY_SECONDS)  # tried 3 times
+    assert len(caplog.records) == 1, caplog.text
+    line = caplog.records[0].getMessage()
+    assert "tracking unavailable" in line and "1 metrics rows wait" in line
+    assert "127.0.0.1" in line and "hunter2secret" not in line
+    relay.set_down(False)
+    assert run.sync(ROWS[2:], [tmp_path / "items.jsonl"])
+    client = MlflowClient(mlflow_server)
+    history = client.get_metric_history(run.run_id, "accuracy")
+    assert [(m.step, m.value) for m in history] == [(-2, 0.1), (-1, 0.2), (0, 0.3)]
+    assert [a.path for a in client.list_artifacts(run.run_id)] == ["items.jsonl"]
+
+
+def test_a_store_back_within_the_retries_loses_nothing(
+    relay: Relay, mlflow_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    uri = f"http://127.0.0.1:{relay.port}"
+    experiment = prepare_experiment(uri, f"blip-{tmp_path.name}", tmp_path)
+    run = TrialRun.start(uri, experiment, "blip", {}, {"seed": 0})
+    relay.set_down(True)
+    threading.Timer(RETRY_SECONDS[0] / 2, relay.set_down, [False]).start()
+    with caplog.at_level(logging.WARNING, logger="ray_asd.tracking"):
+        assert run.sync(ROWS)
+    assert not caplog.records
+    history = MlflowClient(mlflow_server).get_metric_history(run.run_id, "n_synthetic")
+    assert [m.step for m in history] == [-2, -1, 0]
