@@ -8,6 +8,8 @@ its last checkpoint; ``--resume`` restores the whole Tune run after the driver s
 
 Storage layout, under ``storage/name/``::
 
+    experiment.json   the config the experiment runs with, secrets masked (resume compares it)
+    driver.lock       held (flock) by the running driver, naming its pid and host
     tune/             Tune's experiment state and the reported checkpoints
     trials/<cell>/    each trial's working folder: checkpoints, adapters, final artifacts
     base/<key>.json   the base model's evaluation, shared by every seed of a (task, student)
@@ -23,29 +25,32 @@ import hashlib
 import json
 import math
 import os
-import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
 import ray
 from ray import tune
 
-from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
-from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources, cells
+from ray_asd.experiment import Cell, ExperimentConfig, ResourcesConfig, cells
+from ray_asd.failure import check_writable, root_cause
+from ray_asd.redact import redact_text
+from ray_asd.runner.preflight import (
+    RECORD,
+    Pool,
+    check_address,
+    check_resources,
+    check_state,
+    driver_lock,
+    pool_cpus,
+    settings_record,
+)
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
-from ray_asd.tracking import (
-    default_uri,
-    flatten,
-    prepare_experiment,
-    record_grid,
-    ui_command,
-)
+from ray_asd.tracking import default_uri, prepare_experiment, record_grid, ui_command
 from ray_asd.trial import needs_judge
 
 NAMESPACE = "ray-asd"
@@ -88,122 +93,95 @@ def run_experiment(
 ) -> Outcome:
     """Runs (or with ``resume`` continues) every cell of ``config`` on Ray.
 
+    Nothing is written before every check has passed: storage writable, the experiment new
+    (or, with ``resume``, there and unchanged), the cluster reachable and able to hold each
+    trial, actor and engine, no other driver on the experiment folder.
+
     Raises:
-        ConfigError: bad storage, an existing experiment without ``resume`` (or a missing one
-            with it), or an unreachable ``address``; raised before any Ray work.
+        ConfigError: unwritable storage, an existing experiment without ``resume`` (or a
+            missing one with it, or a changed one), an unreachable ``address``, a resource
+            request no node can hold, or another driver running the experiment.
     """
     clock = time.perf_counter()
     grid = {cell.name: cell for cell in cells(config, where)}
     folder = _storage_folder(config, where)
-    tune_path = folder / "tune"
-    restorable = tune.Tuner.can_restore(str(tune_path))
-    if resume and not restorable:
-        stopped_early = " (stopped before Tune saved its state: run it without --resume)"
-        raise ConfigError(
-            f"{where}: --resume: no experiment {config.name!r} to continue in {folder.parent}"
-            + (stopped_early if tune_path.exists() else "")
-        )
-    if not resume and restorable:
-        raise ConfigError(
-            f"{where}: name: experiment {config.name!r} exists in {folder.parent}; pass --resume "
-            "to continue it, or choose another name (--set name=...)"
-        )
-    _check_same_experiment(config, folder, where, resume)
-    _check_address(address)
+    check_writable(folder, f"{where}: storage")
+    check_state(config, folder, where, resume)
+    check_address(address)
 
     # Tune warns when checkpoints come faster than every 5 s, which small trials do by design.
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
     connect(address)
+    pools = _pools(config, grid)
+    check_resources(config, pools, where, address)
+    with driver_lock(folder, where):
+        # Again under the lock: another driver may have started or finished meanwhile.
+        check_state(config, folder, where, resume)
+        record = folder / RECORD
+        if not resume or not record.is_file():
+            record.write_text(json.dumps(settings_record(config), indent=2), encoding="utf-8")
+        return _fit(config, grid, folder, resume, pools, clock)
 
+
+def _pools(config: ExperimentConfig, grid: dict[str, Cell]) -> list[Pool]:
+    """The engine pools the experiment starts: the teacher's unless it is the oracle (a
+    function each trial runs), the judge's when a cell's strategy asks an LLM judge."""
+    pools = []
+    if config.teacher.backend != "oracle":
+        pools.append(Pool("teacher", config.teacher, config.resources.teacher))
+    if config.judge.llm is not None and any(needs_judge(cell.config) for cell in grid.values()):
+        pools.append(Pool("judge", config.judge.llm, config.resources.judge))
+    return pools
+
+
+def _fit(
+    config: ExperimentConfig,
+    grid: dict[str, Cell],
+    folder: Path,
+    resume: bool,
+    pools: list[Pool],
+    clock: float,
+) -> Outcome:
+    """Tracking, the engine pools, the Tune run; the outcome of every trial."""
     uri = config.tracking.uri or os.environ.get("MLFLOW_TRACKING_URI") or default_uri(folder.parent)
     mlflow_experiment = config.tracking.experiment or config.name
     experiment_id = prepare_experiment(uri, mlflow_experiment, folder.parent)
     record_grid(uri, experiment_id, [cell.tags for cell in grid.values()])
-    resources = config.resources
     cache = os.environ.get("RAY_ASD_CACHE")
-    pool = None
-    if config.teacher.backend == "oracle":  # a function: each trial runs its own
+    if config.teacher.backend == "oracle":
         print(f"[run] {config.name}: {len(grid)} trials, oracle teacher")
-    else:
+    started: dict[str, TeacherPool] = {}
+    for pool in pools:
         print(
             f"[run] {config.name}: {len(grid)} trials; starting a pool of "
-            f"{resources.teacher.replicas} {config.teacher.backend} teacher engine(s)"
+            f"{pool.resources.replicas} {pool.llm.backend} {pool.role} engine(s)"
         )
-        pool = _start_pool(config, config.teacher, "teacher", resources.teacher, folder, cache)
-    judge = None
-    if config.judge.llm is not None and any(needs_judge(cell.config) for cell in grid.values()):
-        print(
-            f"[run] starting a pool of {resources.judge.replicas} {config.judge.llm.backend} "
-            "judge engine(s)"
-        )
-        judge = _start_pool(config, config.judge.llm, "judge", resources.judge, folder, cache)
+        started[pool.role] = _start_pool(config, pool, folder, cache)
+    teacher, judge = started.get("teacher"), started.get("judge")
     setup = Setup(
         name=config.name,
         cells=grid,
         folder=folder,
         tracking_uri=uri,
         mlflow_experiment_id=experiment_id,
-        teacher=pool.backend if pool else None,
+        teacher=teacher.backend if teacher else None,
         judge=judge.backend if judge else None,
-        resources=resources,
+        resources=config.resources,
         cache_dir=Path(cache) if cache else None,
         log_adapter=config.tracking.log_adapter,
     )
-    trainable = tune.with_resources(
-        tune.with_parameters(run_cell, setup=setup),
-        {"cpu": resources.trial.cpus, "gpu": resources.trial.gpus},
-    )
-    if resume:
-        print(f"[run] resuming {tune_path}")
-        tuner = tune.Tuner.restore(str(tune_path), trainable, resume_errored=True)
-    else:
-        pools = [(config.teacher, resources.teacher)]
-        if judge is not None:
-            pools.append((config.judge.llm, resources.judge))
-        concurrent = resources.max_concurrent_trials or _fitting_trials(
-            resources,
-            {
-                "CPU": sum(r.replicas * _pool_cpus(llm, r) for llm, r in pools),
-                "GPU": sum(r.replicas * r.gpus for _, r in pools),
-            },
-            ray.cluster_resources(),
-        )
-        if concurrent < 1:  # e.g. an autoscaling cluster that starts with no workers
-            print(
-                "[run] no room for a trial on the cluster yet: 1 at a time (on an "
-                "autoscaling cluster, set resources.max_concurrent_trials)"
-            )
-            concurrent = 1
-        print(f"[run] up to {concurrent} trials at once; storage {folder}")
-        tuner = tune.Tuner(
-            trainable,
-            param_space={"cell": tune.grid_search(list(grid))},
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=concurrent,
-                trial_name_creator=_cell_of,
-                trial_dirname_creator=_cell_of,
-            ),
-            run_config=tune.RunConfig(
-                name=tune_path.name,
-                storage_path=str(folder),
-                failure_config=tune.FailureConfig(max_failures=resources.max_failures),
-                # Every checkpoint is kept (adapter + items: small): a driver killed between Tune's
-                # state snapshots restores from the checkpoint its last snapshot names.
-                checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
-                verbose=1,
-            ),
-        )
-    results = tuner.fit()
+    results = _tuner(config, grid, folder, resume, pools, setup).fit()
 
     rows, errors = [], {}
     for result in results:
         cell = result.config["cell"]
         if result.error is not None:
-            errors[cell] = str(result.error).strip().splitlines()[-1]
+            errors[cell] = root_cause(result.error).one_line
             try:
                 mark_failed(folder / "trials" / cell, uri)
             except Exception as error:  # the summary matters more than the run's status
-                print(f"[run] could not mark the MLflow run of {cell} failed: {error}")
+                why = root_cause(error).one_line
+                print(f"[run] could not mark the MLflow run of {cell} failed: {why}")
         metrics = result.metrics or {}
         rows.append(
             {
@@ -219,31 +197,79 @@ def run_experiment(
         folder=folder,
         tracking_uri=uri,
         mlflow_experiment=mlflow_experiment,
-        teacher=pool.stats() if pool else {},
+        teacher=teacher.stats() if teacher else {},
         judge=judge.stats() if judge else {},
         seconds=time.perf_counter() - clock,
     )
 
 
-def _start_pool(
+def _tuner(
     config: ExperimentConfig,
-    llm: TeacherConfig,
-    role: str,
-    resources: TeacherResources,
+    grid: dict[str, Cell],
     folder: Path,
-    cache: str | None,
+    resume: bool,
+    pools: list[Pool],
+    setup: Setup,
+) -> tune.Tuner:
+    """A new Tuner over the grid's cells, or with ``resume`` the one Tune saved."""
+    resources = config.resources
+    tune_path = folder / "tune"
+    trainable = tune.with_resources(
+        tune.with_parameters(run_cell, setup=setup),
+        {"cpu": resources.trial.cpus, "gpu": resources.trial.gpus},
+    )
+    if resume:
+        print(f"[run] resuming {tune_path}")
+        return tune.Tuner.restore(str(tune_path), trainable, resume_errored=True)
+    concurrent = resources.max_concurrent_trials or _fitting_trials(
+        resources,
+        {
+            "CPU": sum(p.resources.replicas * pool_cpus(p.llm, p.resources) for p in pools),
+            "GPU": sum(p.resources.replicas * p.resources.gpus for p in pools),
+        },
+        ray.cluster_resources(),
+    )
+    if concurrent < 1:  # e.g. an autoscaling cluster that starts with no workers
+        print(
+            "[run] no room for a trial on the cluster yet: 1 at a time (on an "
+            "autoscaling cluster, set resources.max_concurrent_trials)"
+        )
+        concurrent = 1
+    print(f"[run] up to {concurrent} trials at once; storage {folder}")
+    return tune.Tuner(
+        trainable,
+        param_space={"cell": tune.grid_search(list(grid))},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=concurrent,
+            trial_name_creator=_cell_of,
+            trial_dirname_creator=_cell_of,
+        ),
+        run_config=tune.RunConfig(
+            name=tune_path.name,
+            storage_path=str(folder),
+            failure_config=tune.FailureConfig(max_failures=resources.max_failures),
+            # Every checkpoint is kept (adapter + items: small): a driver killed between Tune's
+            # state snapshots restores from the checkpoint its last snapshot names.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            verbose=1,
+        ),
+    )
+
+
+def _start_pool(
+    config: ExperimentConfig, pool: Pool, folder: Path, cache: str | None
 ) -> TeacherPool:
-    """The experiment's pool of ``role`` engines (teacher, judge) running ``llm``."""
+    """The experiment's pool of ``pool.role`` engines (teacher, judge) running ``pool.llm``."""
     return start_pool(
-        llm,
-        prefix=f"{config.name}-{_digest(llm.model_dump_json())}",
+        pool.llm,
+        prefix=f"{config.name}-{_digest(pool.llm.model_dump_json())}",
         namespace=NAMESPACE,
-        replicas=resources.replicas,
-        cpus=_pool_cpus(llm, resources),
-        gpus=resources.gpus,
+        replicas=pool.resources.replicas,
+        cpus=pool_cpus(pool.llm, pool.resources),
+        gpus=pool.resources.gpus,
         teacher_cache=folder.parent / "teacher_cache",
         cache_dir=Path(cache) if cache else None,
-        role=role,
+        role=pool.role,
     )
 
 
@@ -261,15 +287,17 @@ def iteration_costs(reports: pd.DataFrame | None) -> dict[str, float | None]:
 
 
 def format_outcome(outcome: Outcome) -> str:
-    """The summary `ray-asd run` prints: trials x results, then where to look."""
+    """The summary `ray-asd run` prints: trials x results, then where to look (the tracking
+    URI without its credentials), then one line per failed trial."""
+    uri = redact_text(outcome.tracking_uri)
     lines = [
         outcome.table.to_string(index=False, float_format=lambda x: f"{x:.3f}", na_rep="-"),
         "",
         _format_pool(outcome.teacher, "teacher"),
         *([_format_pool(outcome.judge, "judge")] if outcome.judge else []),
         f"wall time: {outcome.seconds:.0f} s; trial folders: {outcome.folder / 'trials'}",
-        f"MLflow: experiment {outcome.mlflow_experiment!r} at {outcome.tracking_uri}",
-        f"  view: {ui_command(outcome.tracking_uri)}",
+        f"MLflow: experiment {outcome.mlflow_experiment!r} at {uri}",
+        f"  view: {ui_command(uri)}",
     ]
     lines += [f"FAILED {cell}: {error}" for cell, error in outcome.errors.items()]
     return "\n".join(lines)
@@ -306,26 +334,6 @@ def _runtime_env() -> dict[str, Any]:
     return {"env_vars": {key: value for key, value in env.items() if key not in taken}}
 
 
-def _check_same_experiment(
-    config: ExperimentConfig, folder: Path, where: str, resume: bool
-) -> None:
-    """Records the config of a new experiment; a resumed one must not have changed, or its
-    trials would continue under other settings."""
-    record = folder / "experiment.json"
-    now = flatten(config.model_dump(mode="json"))
-    if not resume or not record.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        record.write_text(json.dumps(now, indent=2), encoding="utf-8")
-        return
-    before = json.loads(record.read_text(encoding="utf-8"))
-    changed = sorted(k for k in before.keys() | now.keys() if before.get(k) != now.get(k))
-    if changed:
-        raise ConfigError(
-            f"{where}: --resume: the experiment ran with other settings of {', '.join(changed)} "
-            f"(see {record}); resume with those, or start a new name"
-        )
-
-
 def _cell_of(trial: tune.experiment.Trial) -> str:
     return str(trial.config["cell"])
 
@@ -343,12 +351,6 @@ def _storage_folder(config: ExperimentConfig, where: str) -> Path:
     return Path(config.storage).expanduser().resolve() / config.name
 
 
-def _pool_cpus(llm: TeacherConfig, resources: TeacherResources) -> float:
-    if resources.cpus is not None:
-        return resources.cpus
-    return 0.0 if llm.backend == "oracle" else 1.0
-
-
 def _fitting_trials(
     resources: ResourcesConfig, pools: dict[str, float], cluster: dict[str, float]
 ) -> int:
@@ -364,23 +366,3 @@ def _fitting_trials(
         if per_trial > 0:
             fits.append(math.floor((cluster.get(key, 0.0) - pools.get(key, 0.0)) / per_trial))
     return min(fits, default=1)
-
-
-def _check_address(address: str | None) -> None:
-    """A ``ray://host:port`` or ``host:port`` address must accept a connection: fail in a
-    second with the flag named, not after Ray's long connection retries."""
-    if address in (None, "", "auto", "local"):
-        return
-    parts = urlsplit(address if "://" in address else f"tcp://{address}")
-    try:
-        host, port = parts.hostname, parts.port
-    except ValueError as error:
-        raise ConfigError(f"--address {address}: {error}") from None
-    if not host or not port:
-        raise ConfigError(f"--address {address}: expected ray://HOST:PORT, HOST:PORT or auto")
-    try:
-        socket.create_connection((host, port), timeout=5).close()
-    except OSError as error:
-        raise ConfigError(
-            f"--address {address}: cannot connect to {host}:{port} ({error})"
-        ) from None

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -22,12 +24,15 @@ from mlflow import MlflowClient
 from ray.util.state import list_actors
 
 from ray_asd.cli import main
+from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import load_experiment
+from ray_asd.failure import Cause, root_cause
 from ray_asd.runner import Outcome, run_experiment
 from ray_asd.tracking import default_uri
 from tests.helpers.openai_server import FaultyOpenAIServer, arith_teacher
 
 from .conftest import LocalCluster
+from .test_preflight import held_by_another_process
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 CELLS = ["loss-tiny-arith-seed0", "random-tiny-arith-seed0"]
@@ -287,7 +292,9 @@ def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
         args += ["--set", f"{key}={value}"]
     assert main(args) == 1
     out = capsys.readouterr().out
-    assert "FAILED random-no-such-model-arith-seed0: " in out
+    # One line, the root cause's type and message (not Ray's traceback), and the last one.
+    assert re.fullmatch(r"FAILED random-no-such-model-arith-seed0: \w+: \S.*", out.splitlines()[-1])
+    assert sum(line.startswith("FAILED ") for line in out.splitlines()) == 1
     assert (tmp_path / "failing" / "trials" / "random-tiny-arith-seed0" / "final").is_dir()
     # The report covers the finished trial and names the cell that never got a run.
     capsys.readouterr()
@@ -297,3 +304,67 @@ def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
         "no run yet for strategy random, student no-such-model, task arith, seed 0"
         in capsys.readouterr().out
     )
+
+
+def test_a_request_no_node_can_hold_is_one_line_and_writes_nothing(
+    ray_cluster: LocalCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Tune would keep a GPU trial pending for ever on this CPU-only cluster."""
+    monkeypatch.delenv("PWD", raising=False)  # redact takes PWD for a password (reported)
+    args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "resources.trial.gpus=1"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"ray-asd: error: {SMOKE}: resources.trial.gpus: 1 CPU + 1 GPU per trial, but the "
+        "cluster's 2 node(s) have at most 2 CPU and 0 GPU each\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_driver_of_an_experiment_is_refused(
+    ray_cluster: LocalCluster,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("PWD", raising=False)
+    folder = tmp_path / "locked"
+    args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=locked"]
+    with held_by_another_process(folder) as pid:
+        assert main(args) == 2
+    holder = f"pid {pid} on {socket.gethostname()}"
+    assert capsys.readouterr().err == (
+        f"ray-asd: error: {SMOKE}: experiment folder {folder} is in use by another driver "
+        f"({holder}); wait for it to end, or stop it\n"
+    )
+    assert [p.name for p in tmp_path.iterdir()] == ["locked"]
+    assert [p.name for p in folder.iterdir()] == ["driver.lock"]  # no experiment.json, no tune/
+
+
+def test_errors_raised_in_actors_and_tasks_unwrap_to_their_cause(
+    ray_cluster: LocalCluster,
+) -> None:
+    import ray
+
+    @ray.remote(num_cpus=0)
+    class Refuses:
+        def __init__(self) -> None:
+            raise ConfigError("teacher.model: 'org/x': no such model\nteacher.revision: unset")
+
+        def ping(self) -> int:
+            return 1
+
+    @ray.remote(num_cpus=0)
+    def bad_row() -> None:
+        raise DataError("train.jsonl: line 3: invalid JSON")
+
+    with pytest.raises(Exception) as died:
+        ray.get(Refuses.remote().ping.remote())
+    with pytest.raises(Exception) as raised:
+        ray.get(bad_row.remote())
+    assert root_cause(died.value) == Cause(
+        "ConfigError", "teacher.model: 'org/x': no such model\nteacher.revision: unset", True
+    )
+    assert root_cause(raised.value) == Cause("DataError", "train.jsonl: line 3: invalid JSON", True)

@@ -1,0 +1,163 @@
+"""The driver's checks before it writes or starts Tune: pure functions and the driver lock (no
+Ray cluster needed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from ray_asd.config import TeacherConfig
+from ray_asd.errors import ConfigError
+from ray_asd.experiment import ExperimentConfig, ResourcesConfig
+from ray_asd.runner.preflight import (
+    LOCK,
+    Pool,
+    Request,
+    changed_settings,
+    driver_lock,
+    resource_requests,
+    settings_record,
+    unmet_requests,
+)
+
+CPU_ONLY = [{"CPU": 0.0}, {"CPU": 2.0, "memory": 1e9}]  # conftest's cluster: head + worker
+
+
+def test_a_gpu_trial_on_a_cpu_only_cluster_is_named() -> None:
+    requests = [Request("resources.trial", "per trial", 1.0, 1.0)]
+    assert unmet_requests(requests, CPU_ONLY) == [
+        "resources.trial.gpus: 1 CPU + 1 GPU per trial, but the cluster's 2 node(s) have at "
+        "most 2 CPU and 0 GPU each"
+    ]
+
+
+def test_requests_that_fit_a_node_pass() -> None:
+    nodes = [{"CPU": 8.0, "GPU": 1.0}, {"CPU": 2.0}]
+    requests = [Request("resources.trial", "per trial", 8.0, 1.0), Request("x", "y", 0.0, 0.0)]
+    assert unmet_requests(requests, nodes) == []
+
+
+def test_cpus_and_gpus_that_fit_only_on_different_nodes_name_both() -> None:
+    nodes = [{"CPU": 8.0}, {"CPU": 1.0, "GPU": 1.0}]
+    [problem] = unmet_requests([Request("resources.scoring", "per actor", 4.0, 1.0)], nodes)
+    assert problem.startswith("resources.scoring.cpus and resources.scoring.gpus: 4 CPU + 1 GPU")
+
+
+def test_a_tensor_parallel_engine_needs_its_gpus_in_all() -> None:
+    nodes = [{"CPU": 4.0, "GPU": 1.0}, {"CPU": 4.0, "GPU": 1.0}]
+    fits = Request("teacher.vllm.tensor_parallel_size", "per teacher engine", 1.0, 1.0, 2)
+    too_big = Request("teacher.vllm.tensor_parallel_size", "per teacher engine", 1.0, 1.0, 4)
+    assert unmet_requests([fits], nodes) == []
+    assert unmet_requests([too_big], nodes) == [
+        "teacher.vllm.tensor_parallel_size: 4 GPUs per teacher engine, but the cluster has 2 "
+        "GPU in all"
+    ]
+
+
+def test_requests_name_the_keys_that_set_them() -> None:
+    resources = ResourcesConfig.model_validate(
+        {"trial": {"gpus": 1}, "scoring": {"cpus": 2}, "judge": {"gpus": 0.5}}
+    )
+    teacher = TeacherConfig.model_validate(
+        {"backend": "vllm", "model": "org/teacher", "vllm": {"tensor_parallel_size": 2}}
+    )
+    judge = TeacherConfig.model_validate({"backend": "openai", "model": "gpt"})
+    pools = [
+        Pool("teacher", teacher, resources.teacher),
+        Pool("judge", judge, resources.judge),
+    ]
+    assert resource_requests(resources, pools) == [
+        Request("resources.trial", "per trial", 1.0, 1.0),
+        Request("resources.scoring", "per scoring actor", 2.0, 0.0),
+        Request("teacher.vllm.tensor_parallel_size", "per teacher engine", 1.0, 1.0, 2),
+        Request("resources.judge", "per judge engine", 1.0, 0.5),
+    ]
+
+
+def secret_config(token: str) -> ExperimentConfig:
+    return ExperimentConfig.model_validate(
+        {
+            "teacher": {"backend": "vllm", "model": "org/t", "vllm": {"env": {"HF_TOKEN": token}}},
+            "tracking": {"uri": f"https://user:{token}@mlflow.example:5000"},
+        }
+    )
+
+
+def test_the_record_holds_no_secret() -> None:
+    token = "hf_" + "a" * 30
+    record = settings_record(secret_config(token))
+    assert token not in json.dumps(record)
+    assert record["teacher.vllm.env.HF_TOKEN"] == "***"
+    assert record["tracking.uri"] == "https://***@mlflow.example:5000"
+    assert record["budget.iterations"] == str(ExperimentConfig().budget.iterations)
+
+
+def test_a_record_written_before_redaction_compares_redacted() -> None:
+    from ray_asd.tracking import flatten
+
+    token = "hf_" + "b" * 30
+    config = secret_config(token)
+    old = flatten(config.model_dump(mode="json"))  # as experiment.json held it before
+    assert old["teacher.vllm.env.HF_TOKEN"] == token
+    assert changed_settings(old, settings_record(config)) == []
+
+
+def test_a_setting_a_newer_version_added_at_its_default_is_no_change() -> None:
+    now = settings_record(ExperimentConfig())
+    old = {k: v for k, v in now.items() if k not in ("student.revision", "teacher.revision")}
+    assert changed_settings(old, now) == []
+    pinned = settings_record(ExperimentConfig.model_validate({"student": {"model": "org/s"}}))
+    pinned["student.revision"] = "v2"
+    assert changed_settings(old, pinned) == ["student.model", "student.revision"]
+    assert changed_settings({**now, "budget.iterations": "99"}, now) == ["budget.iterations"]
+
+
+def test_a_second_driver_is_refused_with_the_first_named(tmp_path: Path) -> None:
+    folder, where = tmp_path / "exp", "x.yaml"
+    with driver_lock(folder, where):
+        holder = f"pid {os.getpid()} on {socket.gethostname()}"
+        message = f"{where}: experiment folder {folder} is in use by another driver ({holder})"
+        with pytest.raises(ConfigError, match="^" + re.escape(message)), driver_lock(folder, where):
+            pass
+    with driver_lock(folder, where):  # released when the first one ended
+        pass
+    assert [p.name for p in folder.iterdir()] == [LOCK]
+
+
+@contextmanager
+def held_by_another_process(folder: Path) -> Iterator[int]:
+    """The driver lock of ``folder`` held by a subprocess (its pid), SIGKILLed at the end."""
+    code = (
+        "import sys, time; from pathlib import Path; from ray_asd.runner.preflight import "
+        "driver_lock\nwith driver_lock(Path(sys.argv[1]), 'x'):\n    print('held', flush=True)"
+        "\n    time.sleep(600)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+def test_a_killed_drivers_lock_does_not_block(tmp_path: Path) -> None:
+    folder = tmp_path / "exp"
+    refused = pytest.raises(ConfigError)
+    with held_by_another_process(folder) as pid, refused as error, driver_lock(folder, "x"):
+        pass
+    assert f"in use by another driver (pid {pid} on " in str(error.value)
+    with driver_lock(folder, "x"):
+        assert (folder / LOCK).read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
