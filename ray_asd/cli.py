@@ -185,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run an experiment grid on Ray: one Tune trial per cell, tracked in MLflow",
         description="Exit 0: every trial finished; 1: some trials failed (listed); "
-        "2: bad configuration or address.",
+        "2: bad configuration, address or storage, resources no node has, or another driver "
+        "running the experiment.",
     )
     run.add_argument("config", type=Path, help="experiment YAML, e.g. configs/quickstart.yaml")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override")
