@@ -27,7 +27,7 @@ from ray_asd.cli import main
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import load_experiment
 from ray_asd.failure import Cause, root_cause
-from ray_asd.runner import Outcome, run_experiment
+from ray_asd.runner import Outcome, format_outcome, run_experiment
 from ray_asd.tracking import default_uri
 from tests.helpers.openai_server import FaultyOpenAIServer, arith_teacher
 
@@ -368,3 +368,20 @@ def test_errors_raised_in_actors_and_tasks_unwrap_to_their_cause(
         "ConfigError", "teacher.model: 'org/x': no such model\nteacher.revision: unset", True
     )
     assert root_cause(raised.value) == Cause("DataError", "train.jsonl: line 3: invalid JSON", True)
+
+
+def test_the_summary_shows_the_tracking_uri_without_credentials() -> None:
+    outcome = Outcome(
+        table=pd.DataFrame({"trial": ["a", "b"]}),
+        errors={"b": "ConfigError: budget.warmup: 99 > 40 seeds"},
+        folder=Path("/s/e"),
+        tracking_uri="https://me:s3cret-pass@mlflow.example:5000",
+        mlflow_experiment="e",
+        teacher={},
+        judge={},
+        seconds=1.0,
+    )
+    text = format_outcome(outcome)
+    assert "s3cret-pass" not in text
+    assert "MLflow: experiment 'e' at https://***@mlflow.example:5000" in text.splitlines()
+    assert text.splitlines()[-1] == "FAILED b: ConfigError: budget.warmup: 99 > 40 seeds"
