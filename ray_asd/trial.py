@@ -6,7 +6,9 @@ shared teacher pool instead.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from ray_asd.errors import ConfigError
 from ray_asd.loop import TrialParts, run_trial
 from ray_asd.raters import JUDGED_COLUMNS, RATER_COLUMNS, Judge, Raters, RewardFn
 from ray_asd.raters.judge import PLACEHOLDERS as JUDGE_PLACEHOLDERS
+from ray_asd.redact import redact
 from ray_asd.state import latest_checkpoint
 from ray_asd.strategies import Strategy, compose, make_strategy
 from ray_asd.strategies.scorers import (
@@ -39,6 +42,9 @@ from ray_asd.teacher import (
 )
 from ray_asd.teacher.backends import make_backend
 from ray_asd.teacher.prompts import read_template
+from ray_asd.tracking import flatten
+
+CONFIG_FILE = "config.json"  # in the trial's folder: the config it runs under, redacted
 
 
 def build_strategy(config: TrialConfig) -> Strategy:
@@ -290,18 +296,79 @@ def student_parts(config: TrialConfig, task: Task, student: Student) -> dict[str
     }
 
 
+def config_record(config: TrialConfig) -> dict[str, Any]:
+    """The config as persisted and compared: JSON values, secrets masked (`ray_asd.redact`)."""
+    return redact(config.model_dump(mode="json"))
+
+
+def config_hash(record: dict[str, Any]) -> str:
+    """The SHA-256 of a config record's canonical JSON."""
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+
+def write_config(path: Path, config: TrialConfig) -> None:
+    """Writes a trial's ``config.json``: redacted (loadable again as a trial config, secrets
+    masked), whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(config_record(config), indent=2), encoding="utf-8")
+    os.replace(staging, path)
+
+
+def check_same_config(out: Path, config: TrialConfig) -> None:
+    """A trial resumed from ``out`` runs under the config it began with (its ``config.json``):
+    compared by hash, then key by key to name what changed. A key the earlier record lacks
+    and that is at its default now (a field a newer version added) is no change; secrets are
+    masked on both sides, so a rotated API key is none either.
+
+    Raises:
+        ConfigError: naming the keys whose values differ.
+    """
+    record = out / CONFIG_FILE
+    if not record.is_file():
+        return
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+        if not isinstance(before, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:
+        raise ConfigError(
+            f"{record}: unreadable ({error}); delete it to resume unchecked, or --out elsewhere"
+        ) from None
+    now = config_record(config)
+    before = redact(before)  # a record of an older version holds its secrets in clear
+    if config_hash(before) == config_hash(now):
+        return
+    old, new = flatten(before), flatten(now)
+    default = flatten(config_record(TrialConfig()))
+    changed = sorted(
+        key
+        for key in old.keys() | new.keys()
+        if old.get(key) != new.get(key) and not (key not in old and new[key] == default.get(key))
+    )
+    if changed:
+        raise ConfigError(
+            f"{out}: --resume: the trial ran with other settings of {', '.join(changed)} "
+            f"(see {record}); resume with those, or --out elsewhere"
+        )
+
+
 def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.DataFrame:
     """Runs one trial in-process (resuming from ``out`` if it holds a checkpoint).
 
     Writes ``out/config.json``, ``out/metrics.csv``, ``out/metrics.json`` and
     ``out/items.jsonl`` (every teacher output, accepted or rejected, with provenance) and
     ``out/evaluations.jsonl`` (each test item's correctness at every evaluation).
+
+    Raises:
+        ConfigError: ``out`` holds a trial that ran under another config.
     """
+    if (out / "checkpoints").exists():
+        check_same_config(out, config)
     task = make_task(config.task.name, **config.task.params)
     pool = load_table(task, config.task.train).head(config.seeds.n)
     test = load_table(task, config.task.test).head(config.eval.n)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.model_dump_json(indent=2), encoding="utf-8")
+    write_config(out / CONFIG_FILE, config)
     student = Student.load(
         config.student.model,
         cache_dir=cache_dir,

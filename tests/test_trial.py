@@ -7,6 +7,10 @@ import pandas as pd
 import pytest
 
 from ray_asd.cli import main
+from ray_asd.config import TrialConfig, load_config
+from ray_asd.errors import ConfigError
+from ray_asd.redact import MASK
+from ray_asd.trial import check_same_config, write_config
 
 SMALL = [
     "student.model=tiny:",
@@ -68,6 +72,12 @@ def test_existing_trial_needs_resume(tmp_path: Path, capsys) -> None:
     assert code == 0 and "continuing at iteration 1" in out
     after = pd.read_csv(tmp_path / "run" / "metrics.csv")
     pd.testing.assert_frame_equal(before, after)
+    # Under another config it refuses, naming what changed, and leaves the trial as it was.
+    record = (tmp_path / "run" / "config.json").read_text()
+    code, _, err = trial(capsys, tmp_path / "run", "--resume", "budget.iterations=2", "seed=3")
+    assert code == 2 and err.count("\n") == 1
+    assert "the trial ran with other settings of budget.iterations, seed" in err
+    assert (tmp_path / "run" / "config.json").read_text() == record
 
 
 def test_bad_override_is_one_clear_error(tmp_path: Path, capsys) -> None:
@@ -164,3 +174,37 @@ def test_judge_tokens_count_toward_the_teacher_budget(tmp_path: Path, capsys, ju
     assert (last["n_synthetic"], last["accuracy"]) == (warm["n_synthetic"], warm["accuracy"])
     assert last["teacher_tokens"] == warm["teacher_tokens"] + first["rating_tokens_phase"]
     assert last["n_new"] == 0 and tight <= last["teacher_tokens"]
+
+
+def test_config_json_is_redacted(tmp_path: Path) -> None:
+    config = load_config(None, ["teacher.vllm.env={HF_TOKEN: hf_abcdefghijklmnopqrstu}"])
+    write_config(tmp_path / "config.json", config)
+    text = (tmp_path / "config.json").read_text()
+    assert "hf_abcdefghijklmnopqrstu" not in text
+    assert json.loads(text)["teacher"]["vllm"]["env"] == {"HF_TOKEN": MASK}
+    assert TrialConfig.model_validate(json.loads(text)).seed == config.seed  # loadable again
+
+
+def test_a_resume_under_another_config_names_the_keys_that_changed(tmp_path: Path) -> None:
+    config = load_config(None, ["budget.iterations=3", "task.params={max_ops: 3}"])
+    check_same_config(tmp_path, config)  # no record yet: nothing to compare
+    write_config(tmp_path / "config.json", config)
+    check_same_config(tmp_path, config)
+    changed = load_config(None, ["budget.iterations=4", "task.params={}", "seed=1"])
+    with pytest.raises(ConfigError) as error:
+        check_same_config(tmp_path, changed)
+    assert "other settings of budget.iterations, seed, task.params.max_ops (see" in str(error.value)
+
+
+def test_a_field_added_since_the_trial_began_does_not_block_its_resume(tmp_path: Path) -> None:
+    env = "teacher.vllm.env={HF_TOKEN: hf_zyxwvutsrqponmlkjihg}"
+    config = load_config(None, ["budget.iterations=3", env])
+    old = json.loads(config.model_dump_json())
+    del old["student"]["revision"], old["loss_normalisation"]  # as an older version wrote it
+    # ... with its secrets in clear, and a token rotated since: masked, no change either.
+    old["teacher"]["vllm"]["env"] = {"HF_TOKEN": "hf_abcdefghijklmnopqrstu"}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    check_same_config(tmp_path, config)
+    set_now = load_config(None, ["budget.iterations=3", env, "loss_normalisation=sum"])
+    with pytest.raises(ConfigError, match="other settings of loss_normalisation "):
+        check_same_config(tmp_path, set_now)
