@@ -138,15 +138,14 @@ def _from_traceback_text(text: str) -> Cause | None:
 
 
 def _input_base(name: str) -> str | None:
-    """The input error class that ``name`` is or derives from (of those imported so far)."""
+    """The input error class that ``name`` is or derives from (of the classes imported)."""
     for base in INPUT_ERRORS:
-        family, found = [base], {base.__name__}
+        family: list[type] = [base]
         while family:
             kind = family.pop()
             if kind.__name__ == name:
                 return base.__name__
-            family += [sub for sub in kind.__subclasses__() if sub.__name__ not in found]
-            found.update(sub.__name__ for sub in kind.__subclasses__())
+            family += kind.__subclasses__()
     return None
 
 
