@@ -152,8 +152,8 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
     order: ``difficulty`` is the rank (the puzzles are ranked by how long people took).
 
     The file has no solutions: each reference answer comes from the project's solver, and an
-    unsolvable puzzle gets an empty answer (which `ray-asd data check` reports). Returns None
-    for any other file, which then goes to the generic readers.
+    unsolvable puzzle is a DataError. Returns None for any other file, which then goes to the
+    generic readers.
     """
     if path.suffix.lower() != ".csv":
         return None
@@ -170,6 +170,10 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
                     f"got {row.get('Puzzles')!r}"
                 )
             solution = game24.solve(numbers)
+            if solution is None:
+                raise DataError(
+                    f"{path}: row {number}: puzzle {row['Puzzles']!r} has no solution; remove it"
+                )
             records.append(
                 {
                     "id": row.get("Rank") or str(number),
@@ -177,7 +181,7 @@ def read_game24_csv(path: Path) -> pd.DataFrame | None:
                     "question": " ".join(
                         map(str, sorted(numbers))
                     ),  # a multiset: sorted is canonical
-                    "answer": game24.solution_text(solution) if solution else "",
+                    "answer": game24.solution_text(solution),
                     DIFFICULTY: int(row["Rank"]) if (row.get("Rank") or "").isdigit() else number,
                 }
             )

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from ray_asd.tasks.base import Task
+from ray_asd.tasks.loading import question_key, repeats
 
 EXCERPT_CHARS = 160
 PROGRESS_SECONDS = 5.0
@@ -39,9 +40,16 @@ class DataCheckReport:
     extracted: int = 0
     self_correct: int = 0
     failures: list[Failure] = field(default_factory=list)
+    # Questions that repeat an earlier row's (up to whitespace); the first as (earlier, row).
+    repeated: int = 0
+    first_repeat: tuple[int, int] | None = None
     # For tasks with built-in data: how the checked rows' questions compare with it.
     in_builtin: int | None = None
     builtin_missing: int | None = None
+    # With held-out data given: checked questions that are also held-out ones (a leak when the
+    # checked table is the seed pool); the first as (row, held-out row).
+    in_held_out: int | None = None
+    first_leak: tuple[int, int] | None = None
 
     @property
     def n_failures(self) -> int:
@@ -63,6 +71,7 @@ def check_table(
     *,
     max_failures: int = 5,
     compare_builtin: bool = False,
+    held_out: pd.DataFrame | None = None,
 ) -> DataCheckReport:
     """Extracts and self-checks every reference answer of ``table``.
 
@@ -72,6 +81,7 @@ def check_table(
         origin: where the table came from, for the report.
         max_failures: how many failing rows to keep in the report (all are counted).
         compare_builtin: also compare the questions with the task's built-in data set.
+        held_out: test data (TABLE_COLUMNS) whose questions the table must not hold.
 
     Returns:
         The report; ``report.n_failures == 0`` means the data and the task agree.
@@ -82,6 +92,8 @@ def check_table(
         final = task.extract(row.answer)
         if final is None:
             reason = "no final answer in the reference answer"
+            if task.oracle is not None and task.oracle.answer(row.question) is None:
+                reason += ", and the task's solver has none (unsolvable, or not in its format)"
         else:
             report.extracted += 1
             if task.is_correct(row.question, row.answer, row.answer):
@@ -97,16 +109,27 @@ def check_table(
                 f"[data check] {i}/{len(table)} rows, {last_progress - started:.0f} s",
                 file=sys.stderr,
             )
+    repeats_ = repeats(map(question_key, table["question"]), table["source_row"])
+    report.repeated, report.first_repeat = len(repeats_), (repeats_ or [None])[0]
     if compare_builtin and task.builtin is not None:
-        builtin = {_question_key(q) for q in task.builtin("all")["question"]}
-        checked = {_question_key(q) for q in table["question"]}
-        report.in_builtin = sum(_question_key(q) in builtin for q in table["question"])
+        builtin = {question_key(q) for q in task.builtin("all")["question"]}
+        checked = {question_key(q) for q in table["question"]}
+        report.in_builtin = sum(question_key(q) in builtin for q in table["question"])
         report.builtin_missing = len(builtin - checked)
+    if held_out is not None:
+        leaks = shared_questions(table, held_out)
+        report.in_held_out, report.first_leak = len(leaks), (leaks or [None])[0]
     return report
 
 
-def _question_key(question: str) -> str:
-    return " ".join(question.split())
+def shared_questions(seeds: pd.DataFrame, held_out: pd.DataFrame) -> list[tuple[int, int]]:
+    """(seed row, held-out row) for every seed whose question is also a held-out one (up to
+    whitespace): training on it would leak the test into the score."""
+    rows = dict(zip(map(question_key, held_out["question"]), held_out["source_row"], strict=True))
+    keys = map(question_key, seeds["question"])
+    return [
+        (row, rows[key]) for key, row in zip(keys, seeds["source_row"], strict=True) if key in rows
+    ]
 
 
 def format_report(report: DataCheckReport) -> str:
@@ -121,6 +144,17 @@ def format_report(report: DataCheckReport) -> str:
         f"  reference answers extract:  {share(report.extracted)}",
         f"  references self-check:      {share(report.self_correct)}",
     ]
+    if report.first_repeat is not None:
+        earlier, row = report.first_repeat
+        lines.append(
+            f"  repeated questions:         {report.repeated} (row {row} repeats row {earlier})"
+        )
+    if report.first_leak is not None:
+        row, test_row = report.first_leak
+        lines.append(
+            f"  questions in held-out data: {report.in_held_out} "
+            f"(row {row} is held-out row {test_row})"
+        )
     if report.in_builtin is not None:
         lines.append(f"  questions in built-in set:  {share(report.in_builtin)}")
         lines.append(f"  built-in questions absent:  {report.builtin_missing}")

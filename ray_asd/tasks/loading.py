@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ray_asd.errors import DataError
 from ray_asd.tasks.base import DIFFICULTY, TABLE_COLUMNS, HubDataset, Task
+
+log = logging.getLogger(__name__)
 
 SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 
@@ -69,8 +73,10 @@ def load_table(task: Task, source: DataSource) -> pd.DataFrame:
 
 
 def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; give a data file ({', '.join(sorted(SUFFIXES))})")
     if not path.is_file():
-        raise DataError(f"{path}: no such file")
+        raise DataError(f"{path}: no such file" if not path.exists() else f"{path}: not a file")
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise DataError(f"{path}: unknown file type {path.suffix!r}; use one of {sorted(SUFFIXES)}")
@@ -79,7 +85,7 @@ def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:
     try:
         special = task.read_file(path) if task.read_file is not None else None
         if special is not None:
-            return special
+            return _checked(special, str(path), "row")
         if kind == "jsonl":
             rows, numbers = _read_jsonl(path)
         elif kind == "csv":
@@ -216,11 +222,40 @@ def _to_table(
                 **{k: values[k] for k in ("question", "answer")},
             }
         )
-    table = pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS))
-    repeated = table[table["id"].duplicated()]
-    if not repeated.empty:
-        first = repeated.iloc[0]
-        raise DataError(
-            f"{origin}: {where} {first['source_row']}: id {first['id']!r} repeats an earlier row's"
+    return _checked(pd.DataFrame.from_records(records, columns=list(TABLE_COLUMNS)), origin, where)
+
+
+def question_key(question: str) -> str:
+    """A question up to whitespace, for finding repeats."""
+    return " ".join(question.split())
+
+
+def repeats(keys: Iterable[str], rows: Iterable[int]) -> list[tuple[int, int]]:
+    """(earlier row, row) for every row whose key repeats an earlier row's, in order."""
+    first: dict[str, int] = {}
+    return [
+        (first[key], row)
+        for key, row in zip(keys, rows, strict=True)
+        if first.setdefault(key, row) != row
+    ]
+
+
+def _checked(table: pd.DataFrame, origin: str, where: str) -> pd.DataFrame:
+    """``table`` if it has rows and unique ids. Repeated questions are logged, not refused:
+    published data sets hold some, and `ray-asd data check` counts them."""
+    if table.empty:
+        raise DataError(f"{origin}: the file has no data rows")
+    rows = table["source_row"].tolist()
+    ids = repeats(table["id"], rows)
+    if ids:
+        earlier, row = ids[0]
+        repeated = table["id"][rows.index(row)]
+        raise DataError(f"{origin}: {where} {row}: id {repeated!r} repeats {where} {earlier}'s")
+    questions = repeats(map(question_key, table["question"]), rows)
+    if questions:
+        earlier, row = questions[0]
+        log.warning(
+            "%s: %s %d repeats the question of %s %d (%d repeated questions in all)",
+            *(origin, where, row, where, earlier, len(questions)),
         )
     return table

@@ -41,3 +41,29 @@ def test_builtin_comparison() -> None:
     assert report.in_builtin == 1  # 1 1 1 1 is unsolvable, so not in the built-in set
     assert report.builtin_missing == 1361
     assert report.self_correct == 1
+
+
+def test_an_unsolvable_puzzle_is_named_as_such() -> None:
+    report = check_table(make_task("game24"), table([("1 1 1 1", "")]), "fixture")
+    assert report.failures[0].reason == (
+        "no final answer in the reference answer, "
+        "and the task's solver has none (unsolvable, or not in its format)"
+    )
+
+
+def test_repeated_questions_and_held_out_questions_are_counted() -> None:
+    rows = [("q1", "#### 1"), ("q2", "#### 2"), ("q1 ", "#### 1"), ("q3", "#### 3")]
+    held_out = table([("q9", "#### 9"), ("q3", "#### 3")])
+    report = check_table(make_task("gsm8k"), table(rows), "fixture", held_out=held_out)
+    assert (report.repeated, report.first_repeat) == (1, (1, 3))
+    assert (report.in_held_out, report.first_leak) == (1, (4, 2))
+    text = format_report(report)
+    assert "repeated questions:         1 (row 3 repeats row 1)" in text
+    assert "questions in held-out data: 1 (row 4 is held-out row 2)" in text
+    assert report.n_failures == 0  # counted and shown, not failures
+
+
+def test_clean_data_has_no_repeat_or_leak_lines() -> None:
+    report = check_table(make_task("gsm8k"), table([("q1", "#### 1")]), "f", held_out=table([]))
+    assert (report.repeated, report.in_held_out) == (0, 0)
+    assert "repeated" not in format_report(report) and "held-out" not in format_report(report)

@@ -116,16 +116,32 @@ def test_game24_tree_of_thoughts_csv(tmp_path: Path) -> None:
     path.write_text(
         "Rank,Puzzles,AMT (s),Solved rate,1-sigma Mean (s),1-sigma STD (s)\n"
         "1,1 1 4 6,4.4,99.20%,4.67,1.48\n"
-        "2,13 4 4 1,4.41,99.60%,4.68,1.45\n"
-        "3,1 1 1 1,4.45,99.20%,4.69,1.48\n",
+        "2,10 4 4 10,4.41,99.60%,4.68,1.45\n"
+        "3,1 1 3 8,4.45,99.20%,4.69,1.48\n",
         encoding="utf-8",
     )
     task = make_task("game24")
     table = load_table(task, DataSource(path=path))
     assert table["id"].tolist() == ["1", "2", "3"]  # file (difficulty) order is kept
-    assert table["question"].tolist() == ["1 1 4 6", "1 4 4 13", "1 1 1 1"]
-    assert task.is_correct(table["question"][0], table["answer"][0], table["answer"][0])
-    assert table["answer"][2] == ""  # unsolvable: data check reports it
+    assert table["question"].tolist() == ["1 1 4 6", "4 4 10 10", "1 1 3 8"]
+    assert table["difficulty"].tolist() == [1, 2, 3]
+    for question, answer in zip(table["question"], table["answer"], strict=True):
+        assert task.is_correct(question, answer, answer)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("Rank,Puzzles\n1,1 1 4 6\n2,1 1 1 1\n", r"row 2: puzzle '1 1 1 1' has no solution"),
+        ("Rank,Puzzles\n7,1 1 4 6\n7,1 2 3 4\n", r"row 2: id '7' repeats row 1's"),
+        ("Rank,Puzzles\n", r"the file has no data rows"),
+    ],
+    ids=["unsolvable", "repeated rank", "header only"],
+)
+def test_bad_game24_csv(tmp_path: Path, content: str, message: str) -> None:
+    (tmp_path / "24.csv").write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=r"24\.csv: " + message):
+        load_table(make_task("game24"), DataSource(path=tmp_path / "24.csv"))
 
 
 def test_game24_jsonl_uses_generic_reader(tmp_path: Path) -> None:
@@ -204,9 +220,27 @@ def test_missing_file(tmp_path: Path, gsm8k) -> None:
         load_table(gsm8k, DataSource(path=tmp_path / "nope.jsonl"))
 
 
+def test_a_folder_or_a_missing_path(tmp_path: Path, gsm8k) -> None:
+    with pytest.raises(DataError, match=r": is a folder; give a data file \(\.csv, \.json, "):
+        load_table(gsm8k, DataSource(path=tmp_path))
+    with pytest.raises(DataError, match=r"gone\.jsonl: no such file$"):
+        load_table(gsm8k, DataSource(path=tmp_path / "gone.jsonl"))
+
+
+def test_repeated_questions_are_logged_with_both_rows(
+    tmp_path: Path, gsm8k, caplog: pytest.LogCaptureFixture
+) -> None:
+    rows = [ROWS[0], ROWS[1], {**ROWS[0], "question": " What is  2 + 3?"}, ROWS[1]]
+    path = write_jsonl(tmp_path / "r.jsonl", rows)
+    assert len(load_table(gsm8k, DataSource(path=path))) == 4
+    assert f"{path}: line 3 repeats the question of line 1 (2 repeated questions in all)" in (
+        caplog.messages
+    )
+
+
 def test_repeated_ids(tmp_path: Path, gsm8k) -> None:
     rows = [{**ROWS[0], "id": "x"}, {**ROWS[1], "id": "y"}, {**ROWS[2], "id": "x"}]
-    with pytest.raises(DataError, match="line 3: id 'x' repeats an earlier row's"):
+    with pytest.raises(DataError, match=r"d\.jsonl: line 3: id 'x' repeats line 1's$"):
         load_table(gsm8k, DataSource(path=write_jsonl(tmp_path / "d.jsonl", rows), id_column="id"))
 
 
