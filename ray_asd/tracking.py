@@ -162,10 +162,13 @@ class TrialRun:
         tags: dict[str, str],
         params: dict[str, Any],
     ) -> TrialRun:
-        """Opens a run with ``tags`` and the flattened ``params`` (a config), both redacted."""
+        """Opens a run with ``tags`` and the flattened ``params`` (a config), both redacted:
+        the config by its keys and values, the tags by their values (labels such as
+        ``ray_asd.warmup_key`` name no secret)."""
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         client = MlflowClient(uri)
-        run = retried(lambda: client.create_run(experiment_id, run_name=name, tags=redact(tags)))
+        labels = {key: redact_text(value) for key, value in tags.items()}
+        run = retried(lambda: client.create_run(experiment_id, run_name=name, tags=labels))
         items = [Param(k, v) for k, v in flatten(redact(params)).items()]
         for i in range(0, len(items), BATCH):
             retried(lambda i=i: client.log_batch(run.info.run_id, params=items[i : i + BATCH]))

@@ -96,7 +96,7 @@ def test_params_and_tags_are_redacted_at_the_source(tmp_path: Path) -> None:
             "openai": {"base_url": "https://alice:hunter2secret@llm.example/v1?api_key=k3y"},
         }
     }
-    tags = {"student": "https://bob:pw1234567@hub.example/m"}
+    tags = {"student": "https://bob:pw1234567@hub.example/m", "ray_asd.warmup_key": "ab12"}
     run = TrialRun.start(uri, experiment, "secret-run", tags, config)
     stored = MlflowClient(uri).get_run(run.run_id).data
     assert stored.params["teacher.vllm.env.HF_HUB_CACHE"] == MASK
@@ -105,6 +105,7 @@ def test_params_and_tags_are_redacted_at_the_source(tmp_path: Path) -> None:
         stored.params["teacher.openai.base_url"] == f"https://{MASK}@llm.example/v1?api_key={MASK}"
     )
     assert stored.tags["student"] == f"https://{MASK}@hub.example/m"
+    assert stored.tags["ray_asd.warmup_key"] == "ab12"  # a label, not a key
 
 
 class Relay:

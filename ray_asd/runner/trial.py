@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,7 @@ from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.student import Student
 from ray_asd.tasks import load_table, make_task
 from ray_asd.tracking import TrialRun
-from ray_asd.trial import build_raters, build_strategy, build_teacher, student_parts
+from ray_asd.trial import build_raters, build_strategy, build_teacher, student_parts, write_config
 
 RUN_FILE = "mlflow_run.json"  # written into every checkpoint
 
@@ -128,9 +129,10 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
             rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
             scored[0] = answers.model_seconds
             clock = time.perf_counter()
-            run.log_rows(rows)
-            for name in ("items.jsonl", "evaluations.jsonl"):  # a report on a running trial
-                run.log_artifact(folder / name)
+            # The work is saved: a tracking store that stays down is a warning line, and its
+            # rows go with the next checkpoint's (the files for a report on a running trial
+            # are the newest each time).
+            run.sync(rows, [folder / "items.jsonl", folder / "evaluations.jsonl"])
             logged = time.perf_counter()
             overhead["mlflow"] += logged - clock
             metrics = {k: v for k, v in rows[-1].items() if isinstance(v, int | float | str)}
@@ -140,7 +142,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
         parts.checkpointed = checkpointed
         metrics_so_far = load_checkpoint(start).metrics
         if from_tune:
-            run.log_rows(metrics_so_far)  # what a killed attempt computed but had not logged yet
+            run.sync(metrics_so_far)  # what a killed attempt computed but had not logged yet
         else:  # the start (shared, or newer than Tune knew) becomes the trial's first report
             checkpointed(start, metrics_so_far)
         metrics = run_trial(config, parts, pool, test, out, start=start)
@@ -164,8 +166,7 @@ def _restart_point(out: Path) -> tuple[Path | None, bool]:
     own = latest_checkpoint(out)
     if restored is not None:
         folder = out / "checkpoints" / "restored"
-        shutil.rmtree(folder, ignore_errors=True)
-        restored.to_directory(str(folder))
+        _put_folder(folder, lambda staging: restored.to_directory(str(staging)))
         if (
             own is None
             or load_checkpoint(own).next_iteration <= load_checkpoint(folder).next_iteration
@@ -208,6 +209,17 @@ def _trial_run(setup: Setup, cell: Cell, out: Path, start: Path | None) -> Trial
     return run
 
 
+def _put_folder(folder: Path, fill: Callable[[Path], None]) -> None:
+    """Replaces ``folder`` with what ``fill`` writes into a staging folder next to it: a kill
+    leaves the old folder or the new one, never half of one (which a fallback to the newest
+    readable checkpoint could pick)."""
+    staging = folder.with_name(f".{folder.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    fill(staging)
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+
+
 def _write_json(path: Path, data: Any) -> None:
     """Whole or not at all: a process killed mid-write leaves the previous file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,17 +238,13 @@ def _shared_start(
     with FileLock(str(shared) + ".lock"):
         if (shared / "state.json").is_file():
             own = out / "checkpoints" / "start"
-            shutil.rmtree(own, ignore_errors=True)
-            shutil.copytree(shared, own)
+            _put_folder(own, lambda staging: shutil.copytree(shared, staging))
             print(f"[trial] {cell.name}: starts from the shared warm-up in {shared}")
             return own
         own = begin_trial(
             cell.config, parts, pool, test, out, _shared_base(setup, cell, parts, test)
         )
-        staging = shared.with_name(shared.name + ".tmp")
-        shutil.rmtree(staging, ignore_errors=True)
-        shutil.copytree(own, staging)
-        staging.rename(shared)  # complete or absent, never half-written
+        _put_folder(shared, lambda staging: shutil.copytree(own, staging))
         print(f"[trial] {cell.name}: published the shared warm-up to {shared}")
         return own
 
@@ -268,10 +276,13 @@ def mark_failed(out: Path, tracking_uri: str) -> None:
 def _finish(
     run: TrialRun, setup: Setup, cell: Cell, out: Path, latest: Path, metrics: pd.DataFrame
 ) -> None:
-    """Final artifacts: config, metrics table, every synthetic item, optionally the adapter."""
+    """Final artifacts: config (redacted), metrics table, every synthetic item, optionally the
+    adapter. Rows a tracking outage held back go first; a store still down here fails the
+    attempt, and Tune's retry redoes only this (the last checkpoint holds every iteration)."""
+    run.log_rows([])
     final = out / "final"
     final.mkdir(parents=True, exist_ok=True)
-    (final / "config.json").write_text(cell.config.model_dump_json(indent=2), encoding="utf-8")
+    write_config(final / "config.json", cell.config)
     metrics.to_csv(final / "metrics.csv", index=False)
     shutil.copyfile(latest / "items.jsonl", final / "items.jsonl")
     shutil.copyfile(latest / "evaluations.jsonl", final / "evaluations.jsonl")
