@@ -445,7 +445,7 @@ def read_yaml(path: Path | None, overrides: list[str] | None = None) -> dict[str
     data: Any = {}
     if path is not None:
         try:
-            data = parse_yaml(path.read_bytes().decode("utf-8"), str(path)) or {}
+            data = parse_yaml(path.read_bytes().decode("utf-8-sig"), str(path)) or {}
         except OSError as error:
             raise ConfigError(f"{path}: cannot read ({error.strerror or error})") from None
         except UnicodeDecodeError as error:

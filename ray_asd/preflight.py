@@ -91,7 +91,7 @@ def _data_problems(
             rows[split] = count
     sizes = [
         ("train", "seeds.n", trial.seeds.n, "seeds"),
-        ("test", "eval.n", trial.eval.n, "tests"),
+        ("test", "eval.n", trial.eval.n, "test items"),
     ]
     for split, wanted, n, what in sizes:
         if split in rows and n > rows[split]:
