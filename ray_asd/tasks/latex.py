@@ -26,7 +26,8 @@ MAX_ANSWER_CHARS = 500
 # 20 s); MATH answers nest three or four deep.
 MAX_DEPTH = 10
 # The hard bound on one comparison. The child gives up by itself after SECONDS (1 s) and stays
-# warm; this kill is for C code no signal interrupts, and costs a restart (~0.5 s of imports).
+# warm; this kill is for C code no signal interrupts, and costs a restart that the next call
+# waits for (1.6-3 s of imports measured on 2 busy cores).
 DEADLINE_SECONDS = 1.5
 _WORKER = DeadlineWorker(Path(__file__).with_name("math_verify_worker.py"), DEADLINE_SECONDS)
 

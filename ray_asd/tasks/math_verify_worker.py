@@ -62,17 +62,20 @@ def _verdict(line: str) -> bool | str:
 
 def main() -> None:
     """Answers pairs until stdin closes (the parent exited or dropped us)."""
+    # Replies alone go to stdout: anything a library prints goes to stderr instead.
+    replies, sys.stdout = sys.stdout, sys.stderr
     logging.getLogger("math_verify").setLevel(logging.CRITICAL)  # parse failures are normal
     signal.signal(signal.SIGALRM, _expire)
     equal("1", "1")  # the imports (~0.5 s) happen before we say we are ready
-    print("ready", flush=True)
+    replies.write("ready\n")
+    replies.flush()
     for line in sys.stdin:
         try:
             reply = _verdict(line)
         except Expired:  # the timer fired between the try and its cancellation
             reply = "expired"
-        sys.stdout.write(json.dumps(reply) + "\n")
-        sys.stdout.flush()
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
 
 if __name__ == "__main__":
