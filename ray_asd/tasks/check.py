@@ -109,8 +109,8 @@ def check_table(
                 f"[data check] {i}/{len(table)} rows, {last_progress - started:.0f} s",
                 file=sys.stderr,
             )
-    repeats_ = repeats(map(question_key, table["question"]), table["source_row"])
-    report.repeated, report.first_repeat = len(repeats_), (repeats_ or [None])[0]
+    pairs = repeats(map(question_key, table["question"]), table["source_row"])
+    report.repeated, report.first_repeat = len(pairs), pairs[0] if pairs else None
     if compare_builtin and task.builtin is not None:
         builtin = {question_key(q) for q in task.builtin("all")["question"]}
         checked = {question_key(q) for q in table["question"]}
@@ -118,7 +118,7 @@ def check_table(
         report.builtin_missing = len(builtin - checked)
     if held_out is not None:
         leaks = shared_questions(table, held_out)
-        report.in_held_out, report.first_leak = len(leaks), (leaks or [None])[0]
+        report.in_held_out, report.first_leak = len(leaks), leaks[0] if leaks else None
     return report
 
 

@@ -220,11 +220,13 @@ def test_missing_file(tmp_path: Path, gsm8k) -> None:
         load_table(gsm8k, DataSource(path=tmp_path / "nope.jsonl"))
 
 
-def test_a_folder_or_a_missing_path(tmp_path: Path, gsm8k) -> None:
+def test_a_folder_a_device_or_a_missing_path(tmp_path: Path, gsm8k) -> None:
     with pytest.raises(DataError, match=r": is a folder; give a data file \(\.csv, \.json, "):
         load_table(gsm8k, DataSource(path=tmp_path))
     with pytest.raises(DataError, match=r"gone\.jsonl: no such file$"):
         load_table(gsm8k, DataSource(path=tmp_path / "gone.jsonl"))
+    with pytest.raises(DataError, match=r"^/dev/null: not a file$"):
+        load_table(gsm8k, DataSource(path=Path("/dev/null")))
 
 
 def test_repeated_questions_are_logged_with_both_rows(
