@@ -9,10 +9,12 @@ equal teacher compute.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ray_asd.tasks import Task
@@ -107,9 +109,21 @@ class CompletionBackend(Protocol):
         ...
 
 
-def sampling_identity(config: TeacherConfig) -> dict[str, Any]:
-    """What decides a completion besides prompt and seed, for a backend built from ``config``."""
-    return {
+def sampling_identity(config: TeacherConfig, folder: Path | None = None) -> dict[str, Any]:
+    """What decides a completion besides prompt and seed, for a backend built from ``config``.
+
+    Args:
+        config: the teacher (or judge) config the backend was built from.
+        folder: the local folder the model was loaded from (a folder spec, ``embedded:``,
+            ``tiny:``); its :func:`model_fingerprint` joins the identity, so a folder whose
+            files changed under the same name gets no completion of the old model.
+
+    Returns:
+        A JSON-able mapping. ``revision`` and ``model_fingerprint`` appear only when they carry
+        something: a hub model on its default branch keeps the identity (and the cache
+        records) it had before revisions existed.
+    """
+    identity: dict[str, Any] = {
         "backend": config.backend,
         "model": config.model,
         "chat": config.chat,
@@ -117,6 +131,44 @@ def sampling_identity(config: TeacherConfig) -> dict[str, Any]:
         "top_p": config.top_p,
         "max_new_tokens": config.max_new_tokens,
     }
+    if config.revision is not None:
+        identity["revision"] = config.revision
+    if folder is not None:
+        identity["model_fingerprint"] = model_fingerprint(folder)
+    return identity
+
+
+# Files up to 1 MiB (configs, tokenizer, chat template) are hashed whole; larger ones (weights)
+# by their size and 16 windows of 64 KiB spread from first to last byte: 1 MiB read per shard,
+# 6 ms for the embedded SmolLM2 (513 MiB), where hashing it whole costs 0.4 s of CPU and 1.8 s
+# (about 1 min for a 15 GB model). A retrained or re-quantized model changes the bytes under
+# the windows; only a same-size edit that misses all 16 windows would go unseen. Content, not
+# mtimes: the copies of one model on several nodes agree.
+_WHOLE_FILE = 1 << 20
+_WINDOWS = 16
+_WINDOW = 64 << 10
+
+
+def model_fingerprint(folder: Path) -> str:
+    """A digest of the model files in ``folder`` (its top-level files, hidden ones and
+    ray-asd's build marker left out), cheap enough for every engine start."""
+    # Imported here: loading imports torch, which the openai backend does without.
+    from ray_asd.student.loading import MARKER_FILE
+
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or path.name == MARKER_FILE or not path.is_file():
+            continue
+        size = path.stat().st_size
+        digest.update(f"{path.name}\0{size}\0".encode())
+        with path.open("rb") as file:
+            if size <= _WHOLE_FILE:
+                digest.update(file.read())
+                continue
+            for i in range(_WINDOWS):
+                file.seek((size - _WINDOW) * i // (_WINDOWS - 1))
+                digest.update(file.read(_WINDOW))
+    return digest.hexdigest()[:16]
 
 
 def isolate_failures(

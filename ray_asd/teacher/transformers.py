@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ray_asd.config import TeacherConfig
-from ray_asd.student import Student
+from ray_asd.student import Student, resolve_model
 from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
 
 
@@ -21,11 +21,14 @@ class TransformersBackend:
         assert config.model is not None  # enforced by TeacherConfig's validator
         self.config = config
         self.lm = Student.load(config.model, cache_dir=cache_dir, autocast=True)
+        # Fingerprinted once, as loaded: the files of a local folder may change later.
+        source = resolve_model(config.model, cache_dir)
+        self._identity = sampling_identity(config, source if isinstance(source, Path) else None)
         self._counts = {"requests": 0, "calls": 0, "retries": 0, "failed": 0}
 
     @property
     def identity(self) -> dict[str, Any]:
-        return sampling_identity(self.config)
+        return self._identity
 
     def _as_text(self, prompt: str) -> str:
         tokenizer = self.lm.tokenizer

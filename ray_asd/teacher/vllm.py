@@ -40,16 +40,30 @@ def start_engine(model: str, settings: VllmConfig, **options: Any) -> Any:
     )
 
 
+def vllm_identity(config: TeacherConfig, folder: Path | None) -> dict[str, Any]:
+    """:func:`sampling_identity` plus the engine settings that change the numbers a model
+    computes: a non-default ``dtype`` and an engine ``quantization`` (engine kwargs such as
+    ``hf_token`` stay out: they decide nothing, and may be secret)."""
+    identity = sampling_identity(config, folder)
+    if config.vllm.dtype != "auto":
+        identity["dtype"] = config.vllm.dtype
+    if "quantization" in config.vllm.engine_kwargs:
+        identity["quantization"] = config.vllm.engine_kwargs["quantization"]
+    return identity
+
+
 class VllmBackend:
     def __init__(self, config: TeacherConfig, cache_dir: Path | None = None) -> None:
         assert config.model is not None  # enforced by TeacherConfig's validator
         self.config = config
-        self.llm = start_engine(str(resolve_model(config.model, cache_dir)), config.vllm)
+        source = resolve_model(config.model, cache_dir)
+        self.llm = start_engine(str(source), config.vllm)
+        self._identity = vllm_identity(config, source if isinstance(source, Path) else None)
         self._counts = {"requests": 0, "calls": 0, "retries": 0, "failed": 0}
 
     @property
     def identity(self) -> dict[str, Any]:
-        return sampling_identity(self.config)
+        return self._identity
 
     def _generate(self, prompts: list[str], seeds: list[int]) -> list[Completion]:
         from vllm import SamplingParams
