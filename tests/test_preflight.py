@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -15,6 +16,7 @@ from ray_asd.config import TrialConfig, load_config
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import ExperimentConfig, load_experiment
 from ray_asd.preflight import preflight
+from ray_asd.tasks import DataSource, Task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -142,7 +144,7 @@ def test_each_source_is_loaded_once_per_experiment(
     loads: list[str] = []
     real = ray_asd.preflight.load_table
 
-    def counted(task, source):  # type: ignore[no-untyped-def]
+    def counted(task: Task, source: DataSource) -> pd.DataFrame:
         loads.append(source.split)
         return real(task, source)
 
