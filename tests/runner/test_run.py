@@ -62,10 +62,11 @@ def wait_for(condition: Callable[[], bool], timeout: float = 300) -> None:
 
 
 def served_keys(storage: Path) -> list[str]:
-    """Every request the teacher pool computed (not answered from the cache), from its files."""
+    """Every request the teacher pool computed (not answered from the cache), from its files
+    (``<identity>/<writer>.jsonl``, teacher/cache.py)."""
     return [
         json.loads(line)["key"]
-        for path in sorted((storage / "teacher_cache").glob("*.jsonl"))
+        for path in sorted((storage / "teacher_cache").glob("*/*.jsonl"))
         for line in path.read_text().splitlines()
     ]
 
