@@ -38,7 +38,7 @@ from ray_asd.errors import ConfigError
 from ray_asd.experiment import Cell, ExperimentConfig, ResourcesConfig, cells
 from ray_asd.failure import check_writable, root_cause
 from ray_asd.redact import redact_text
-from ray_asd.runner.preflight import (
+from ray_asd.runner.checks import (
     RECORD,
     Pool,
     check_address,

@@ -32,7 +32,7 @@ from ray_asd.tracking import default_uri
 from tests.helpers.openai_server import FaultyOpenAIServer, arith_teacher
 
 from .conftest import LocalCluster
-from .test_preflight import held_by_another_process
+from .test_checks import held_by_another_process
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 CELLS = ["loss-tiny-arith-seed0", "random-tiny-arith-seed0"]

@@ -19,7 +19,7 @@ import pytest
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig
-from ray_asd.runner.preflight import (
+from ray_asd.runner.checks import (
     LOCK,
     Pool,
     Request,
@@ -138,7 +138,7 @@ def test_a_second_driver_is_refused_with_the_first_named(tmp_path: Path) -> None
 def held_by_another_process(folder: Path) -> Iterator[int]:
     """The driver lock of ``folder`` held by a subprocess (its pid), SIGKILLed at the end."""
     code = (
-        "import sys, time; from pathlib import Path; from ray_asd.runner.preflight import "
+        "import sys, time; from pathlib import Path; from ray_asd.runner.checks import "
         "driver_lock\nwith driver_lock(Path(sys.argv[1]), 'x'):\n    print('held', flush=True)"
         "\n    time.sleep(600)"
     )
