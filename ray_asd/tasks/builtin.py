@@ -60,7 +60,7 @@ def math_task() -> Task:
     """MATH competition problems; the final answer is the last ``\\boxed{...}``."""
     return Task(
         name="math",
-        version=1,
+        version=2,  # 2: a 1 s budget per comparison (was 5 s, main thread only), depth refusal
         question_column="problem",
         answer_column="solution",
         answer_format="Put the final answer in \\boxed{}.",

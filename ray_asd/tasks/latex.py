@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 _BOX_COMMANDS = ("\\boxed", "\\fbox")
 # sympy can take very long on adversarial LaTeX; a real final answer is far shorter.
 MAX_ANSWER_CHARS = 500
-# Redundant parentheses cost math-verify's parser ~0.1 s per level (8 levels: ~1 s, 50: over
-# 20 s); MATH answers nest three or four deep.
+# Redundant parentheses cost math-verify's parser ~0.1-0.3 s per level (2 busy cores: 8
+# levels ~1 s, 30: 11 s, 200: over 30 s); MATH answers nest three or four deep.
 MAX_DEPTH = 10
 # The hard bound on one comparison. The child gives up by itself after SECONDS (1 s) and stays
 # warm; this kill is for C code no signal interrupts, and costs a restart that the next call
@@ -63,8 +63,8 @@ def extract_boxed(text: str) -> str | None:
 
 
 # Shapes that make sympy work for minutes on a dozen characters (9^{9^{9^{9}}}, 100000000!,
-# (((...)))) are refused up front: the deadline would stop them too, but each kill costs a
-# restart. No MATH answer has a power tower or the factorial of a four-digit number.
+# (((...)))) are refused up front: the deadline would stop them too, but only after a second
+# each. No MATH answer has a power tower or the factorial of a four-digit number.
 _FACTORIAL_OF_LARGE = re.compile(r"\d{4,}\s*!")
 _LARGE_EXPONENT = re.compile(r"\^\s*\{?\s*\d{7,}")
 
