@@ -62,8 +62,10 @@ def _data_check(args: argparse.Namespace) -> int:
 
 def _trial(args: argparse.Namespace) -> int:
     from ray_asd.config import load_config
+    from ray_asd.preflight import preflight
 
     config = load_config(args.config, args.set)
+    preflight(config, str(args.config or "trial"))  # data counted, keys present: before any load
     out = args.out or Path("runs") / (args.config.stem if args.config else "trial")
     check_writable(out, "--out")
     from ray_asd.trial import run  # imports torch: after the checks
@@ -81,8 +83,10 @@ def _trial(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from ray_asd.experiment import load_experiment
+    from ray_asd.preflight import preflight
 
     config = load_experiment(args.config, args.set)
+    preflight(config, str(args.config))  # data counted, keys present: before Ray
     from ray_asd.runner import format_outcome, run_experiment  # imports Ray: after validation
 
     outcome = run_experiment(

@@ -183,6 +183,14 @@ def closed_port() -> int:
         (["--set", "storage=s3://bucket/runs"], "smoke.yaml: storage: "),
         (["--address", "127.0.0.1:{port}"], "--address 127.0.0.1:{port}: cannot connect"),
         (["--address", "ray://nohost"], "--address ray://nohost: expected ray://HOST:PORT"),
+        (  # ray_asd.preflight, called by the CLI before Ray
+            [
+                *("--set", "teacher.backend=openai", "--set", "teacher.model=gpt-x"),
+                *("--set", "teacher.openai.api_key_env=RAY_ASD_TEST_NO_SUCH_KEY"),
+            ],
+            "smoke.yaml: teacher.openai.api_key_env: the environment variable "
+            "RAY_ASD_TEST_NO_SUCH_KEY is not set",
+        ),
     ],
 )
 def test_run_rejects_bad_experiments_before_ray_starts(
@@ -201,6 +209,7 @@ def test_run_rejects_bad_experiments_before_ray_starts(
     assert code == 2
     assert err.count("\n") == 1, err
     assert message.format(port=port) in err
+    assert list(tmp_path.iterdir()) == []  # storage as it was
 
 
 def test_storage_that_is_a_file_is_one_line_before_ray(
