@@ -28,9 +28,10 @@ from typing import Any
 MASK = "***"
 # The words of a key or variable name that make it name a secret: api_key, hf_token,
 # OPENAI_API_KEY, client_secret, db_password, apiKey, Authorization. Whole words only, so
-# max_new_tokens, tokenizer and keyword stay readable.
+# max_new_tokens, tokenizer and keyword stay readable; not "pwd", which is the shell's working
+# directory ($PWD, $OLDPWD) far more often than a password.
 _SECRET_WORDS = frozenset(
-    {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "credential"}
+    {"key", "apikey", "token", "secret", "password", "passwd", "credential"}
     | {"credentials", "auth", "authorization", "cookie", "sig", "signature", "bearer"}
 )
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")

@@ -10,14 +10,6 @@ from ray_asd.cli import main
 GOOD = '{"question": "What is 2 + 3?", "answer": "2 + 3 = 5\\n#### 5"}\n'
 
 
-@pytest.fixture(autouse=True)
-def no_pwd(monkeypatch: pytest.MonkeyPatch) -> None:
-    """$PWD is the working directory, yet ``redact.names_secret`` takes "pwd" for a password
-    and masks the checkout's path in every message (reported); the messages here name files
-    under it."""
-    monkeypatch.delenv("PWD", raising=False)
-
-
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()

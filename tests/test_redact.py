@@ -37,6 +37,8 @@ def test_secret_names(name: str) -> None:
         "api-version",
         "monkey",
         "model",
+        "PWD",
+        "OLDPWD",
     ],
 )
 def test_ordinary_names(name: str) -> None:
