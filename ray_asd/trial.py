@@ -369,12 +369,7 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     pool = load_table(task, config.task.train).head(config.seeds.n)
     test = load_table(task, config.task.test).head(config.eval.n)
     write_config(out / CONFIG_FILE, config)
-    student = Student.load(
-        config.student.model,
-        cache_dir=cache_dir,
-        autocast=config.student.autocast,
-        trust_remote_code=config.student.trust_remote_code,
-    )
+    student = Student.from_config(config.student, cache_dir)
     teacher = build_teacher(config.teacher, cache_dir, teacher_cache=out / "teacher_cache")
     parts = TrialParts(
         task=task,

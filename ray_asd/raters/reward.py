@@ -180,7 +180,8 @@ class VllmRewardModel:
         remote = _loading(config, source)
         tokenizer = AutoTokenizer.from_pretrained(source, **remote)
         inputs = RewardInputs(tokenizer, AutoConfig.from_pretrained(source, **remote), config)
-        return cls(start_engine(source, config.vllm, runner="pooling"), inputs)
+        engine = start_engine(source, config.vllm, remote["revision"], runner="pooling")
+        return cls(engine, inputs)
 
     def score(self, questions: list[str], answers: list[str]) -> np.ndarray:
         from vllm import PoolingParams

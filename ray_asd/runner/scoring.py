@@ -45,12 +45,7 @@ class StudentScorer:
             torch.set_num_threads(threads)
         self.config = config
         self.task = make_task(config.task.name, **config.task.params)
-        self.student = Student.load(
-            config.student.model,
-            cache_dir=Path(cache_dir) if cache_dir else None,
-            autocast=config.student.autocast,
-            trust_remote_code=config.student.trust_remote_code,
-        )
+        self.student = Student.from_config(config.student, Path(cache_dir) if cache_dir else None)
 
     def set_adapter(self, adapter: str | None) -> None:
         """Serve ``adapter`` (a saved LoRA folder) from now on; None: the base model."""

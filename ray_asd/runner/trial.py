@@ -68,12 +68,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     task = make_task(config.task.name, **config.task.params)
     pool = load_table(task, config.task.train).head(config.seeds.n)
     test = load_table(task, config.task.test).head(config.eval.n)
-    student = Student.load(
-        config.student.model,
-        cache_dir=setup.cache_dir,
-        autocast=config.student.autocast,
-        trust_remote_code=config.student.trust_remote_code,
-    )
+    student = Student.from_config(config.student, setup.cache_dir)
     # The runner's own time, outside the loop's phases: logged once the trial ends
     # (bench/overhead.py); MLflow logging and Tune reports are summed over checkpoints.
     overhead = {"student_load": time.perf_counter() - began, "mlflow": 0.0, "tune_report": 0.0}

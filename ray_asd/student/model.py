@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, get_peft_model
 from transformers import GenerationConfig, PreTrainedModel, PreTrainedTokenizerBase
 
+from ray_asd.config import StudentConfig
 from ray_asd.student.batching import IGNORE, length_batches, pad_rows
 from ray_asd.student.gradients import badge_embedding, sketch_matrices
 from ray_asd.student.loading import load_model_and_tokenizer
@@ -83,12 +84,28 @@ class Student:
         device: str | torch.device | None = None,
         trust_remote_code: bool = False,
         autocast: bool = False,
+        revision: str | None = None,
     ) -> Student:
         """Load a student from a model spec (see :func:`load_model_and_tokenizer`)."""
         model, tokenizer = load_model_and_tokenizer(
-            spec, cache_dir=cache_dir, device=device, trust_remote_code=trust_remote_code
+            spec,
+            cache_dir=cache_dir,
+            device=device,
+            trust_remote_code=trust_remote_code,
+            revision=revision,
         )
         return cls(model, tokenizer, autocast=autocast)
+
+    @classmethod
+    def from_config(cls, settings: StudentConfig, cache_dir: Path | None = None) -> Student:
+        """The student a trial's ``student`` section names, at its revision."""
+        return cls.load(
+            settings.model,
+            cache_dir=cache_dir,
+            autocast=settings.autocast,
+            trust_remote_code=settings.trust_remote_code,
+            revision=settings.revision,
+        )
 
     # ---- generation ---------------------------------------------------------------------
 

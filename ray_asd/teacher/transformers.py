@@ -20,7 +20,9 @@ class TransformersBackend:
     def __init__(self, config: TeacherConfig, cache_dir: Path | None = None) -> None:
         assert config.model is not None  # enforced by TeacherConfig's validator
         self.config = config
-        self.lm = Student.load(config.model, cache_dir=cache_dir, autocast=True)
+        self.lm = Student.load(
+            config.model, cache_dir=cache_dir, autocast=True, revision=config.revision
+        )
         # Fingerprinted once, as loaded: the files of a local folder may change later.
         source = resolve_model(config.model, cache_dir)
         self._identity = sampling_identity(config, source if isinstance(source, Path) else None)

@@ -21,9 +21,11 @@ from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
 log = logging.getLogger(__name__)
 
 
-def start_engine(model: str, settings: VllmConfig, **options: Any) -> Any:
-    """A ``vllm.LLM`` on ``model`` (a folder or hub id) with ``settings``; ``options`` are
-    further engine arguments (``runner="pooling"`` for a reward model)."""
+def start_engine(
+    model: str, settings: VllmConfig, revision: str | None = None, **options: Any
+) -> Any:
+    """A ``vllm.LLM`` on ``model`` (a folder or hub id, at ``revision``) with ``settings``;
+    ``options`` are further engine arguments (``runner="pooling"`` for a reward model)."""
     # vLLM reads its environment at import and engine start.
     os.environ.update(settings.env)
     from vllm import LLM
@@ -36,7 +38,7 @@ def start_engine(model: str, settings: VllmConfig, **options: Any) -> Any:
         max_model_len=settings.max_model_len,
         gpu_memory_utilization=settings.gpu_memory_utilization,
         enforce_eager=settings.enforce_eager,
-        **{**settings.engine_kwargs, **options},
+        **{**settings.engine_kwargs, **options, **({"revision": revision} if revision else {})},
     )
 
 
@@ -57,7 +59,7 @@ class VllmBackend:
         assert config.model is not None  # enforced by TeacherConfig's validator
         self.config = config
         source = resolve_model(config.model, cache_dir)
-        self.llm = start_engine(str(source), config.vllm)
+        self.llm = start_engine(str(source), config.vllm, revision=config.revision)
         self._identity = vllm_identity(config, source if isinstance(source, Path) else None)
         self._counts = {"requests": 0, "calls": 0, "retries": 0, "failed": 0}
 
