@@ -310,7 +310,17 @@ def _format_pool(stats: dict[str, int], role: str) -> str:
         f"{role} pool: {stats.get('cache_hits', 0) + stats.get('cache_misses', 0)} requests, "
         f"{stats.get('cache_hits', 0)} from the teacher cache, "
         f"{stats.get('retries', 0)} retries, {stats.get('failed', 0)} failed"
+        + _format_damage(stats)
     )
+
+
+def _format_damage(stats: dict[str, int]) -> str:
+    """The cache records and files the engines skipped as damaged (summed over engines, so a
+    file every engine reads counts once per engine)."""
+    skipped, unreadable = stats.get("cache_skipped", 0), stats.get("cache_unreadable", 0)
+    if not skipped and not unreadable:
+        return ""
+    return f"; cache damage skipped: {skipped} records, {unreadable} files (see the log)"
 
 
 def connect(address: str | None = None) -> None:

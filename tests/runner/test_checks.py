@@ -29,6 +29,7 @@ from ray_asd.runner.checks import (
     settings_record,
     unmet_requests,
 )
+from ray_asd.runner.run import _format_pool
 
 CPU_ONLY = [{"CPU": 0.0}, {"CPU": 2.0, "memory": 1e9}]  # conftest's cluster: head + worker
 
@@ -161,3 +162,12 @@ def test_a_killed_drivers_lock_does_not_block(tmp_path: Path) -> None:
     assert f"in use by another driver (pid {pid} on " in str(error.value)
     with driver_lock(folder, "x"):
         assert (folder / LOCK).read_text() == f"pid {os.getpid()} on {socket.gethostname()}\n"
+
+
+def test_the_pool_line_names_cache_damage_only_when_there_is_some() -> None:
+    stats = {"cache_hits": 3, "cache_misses": 2, "retries": 1, "failed": 0}
+    assert _format_pool(stats, "teacher") == (
+        "teacher pool: 5 requests, 3 from the teacher cache, 1 retries, 0 failed"
+    )
+    damaged = _format_pool({**stats, "cache_skipped": 4, "cache_unreadable": 1}, "teacher")
+    assert damaged.endswith("; cache damage skipped: 4 records, 1 files (see the log)")
