@@ -93,6 +93,16 @@ def ui_command(uri: str) -> str:
     return f"mlflow ui --backend-store-uri {uri}"
 
 
+def client_of(uri: str) -> MlflowClient:
+    """An MLflow client of ``uri``. MLflow prints each finished run's link with the URI as
+    given (to the trial's log, which Ray forwards to the driver): where the URI carries
+    credentials, it prints none."""
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    if redact_text(uri, secrets=[]) != uri:
+        os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+    return MlflowClient(uri)
+
+
 def prepare_experiment(uri: str, name: str, storage: Path) -> str:
     """The id of MLflow experiment ``name`` (created if needed) at tracking ``uri``.
 
@@ -100,8 +110,7 @@ def prepare_experiment(uri: str, name: str, storage: Path) -> str:
     a database URI the artifacts go to ``storage/mlartifacts``; a tracking server chooses its
     own artifact store.
     """
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    client = MlflowClient(uri)
+    client = client_of(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is not None and experiment.lifecycle_stage == "deleted":
         raise ConfigError(
@@ -124,7 +133,7 @@ def record_grid(uri: str, experiment_id: str, cells: list[dict[str, str]]) -> No
     axes = {axis: list(dict.fromkeys(tags[axis] for tags in cells)) for axis in GRID_AXES}
     text = json.dumps(axes)
     if len(text) <= MAX_EXPERIMENT_TAG:
-        MlflowClient(uri).set_experiment_tag(experiment_id, GRID_TAG, text)
+        client_of(uri).set_experiment_tag(experiment_id, GRID_TAG, text)
 
 
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -144,7 +153,7 @@ class TrialRun:
     """The MLflow run of one trial."""
 
     def __init__(self, uri: str, run_id: str) -> None:
-        self.client = MlflowClient(uri)
+        self.client = client_of(uri)
         self.run_id = run_id
         # Every row carries n_synthetic: its history lists the steps logged so far.
         history = retried(lambda: self.client.get_metric_history(run_id, STEP_MARKER))
@@ -165,8 +174,7 @@ class TrialRun:
         """Opens a run with ``tags`` and the flattened ``params`` (a config), both redacted:
         the config by its keys and values, the tags by their values (labels such as
         ``ray_asd.warmup_key`` name no secret)."""
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        client = MlflowClient(uri)
+        client = client_of(uri)
         labels = {key: redact_text(value) for key, value in tags.items()}
         run = retried(lambda: client.create_run(experiment_id, run_name=name, tags=labels))
         items = [Param(k, v) for k, v in flatten(redact(params)).items()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ from ray_asd.redact import MASK
 from ray_asd.tracking import (
     RETRY_SECONDS,
     TrialRun,
+    client_of,
     default_uri,
     flatten,
     prepare_experiment,
@@ -208,3 +210,13 @@ def test_a_store_back_within_the_retries_loses_nothing(
     assert not caplog.records
     history = MlflowClient(mlflow_server).get_metric_history(run.run_id, "n_synthetic")
     assert [m.step for m in history] == [-2, -1, 0]
+
+
+def test_mlflow_prints_no_run_link_for_a_uri_with_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
+    client_of(default_uri(tmp_path))
+    assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ
+    client_of("http://ray-asd:hunter2@127.0.0.1:5000")
+    assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"

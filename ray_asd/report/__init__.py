@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from mlflow import MlflowClient
 
 from ray_asd.report import analyses, items, sections
 from ray_asd.report.analyses import BASELINES, PANEL
 from ray_asd.report.data import REPORT_TAG, ExperimentData, load
 from ray_asd.report.render import Section, html_page, markdown
+from ray_asd.tracking import client_of
 
 __all__ = ["Report", "build_report"]
 
@@ -117,7 +117,7 @@ def _counts(values: pd.Series) -> str:
 def _log_to_mlflow(data: ExperimentData, files: list[Path]) -> str:
     """Logs ``files`` to a new "report" run of the experiment; an earlier report's run is
     deleted (MLflow cannot delete single artifacts), so the experiment shows the newest."""
-    client = MlflowClient(data.uri)
+    client = client_of(data.uri)
     earlier = client.search_runs(
         [data.experiment_id], filter_string=f"tags.`{REPORT_TAG}` = 'true'"
     )

@@ -21,7 +21,7 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from ray_asd.errors import ConfigError
-from ray_asd.tracking import GRID_AXES, GRID_TAG, STEP_OF_PHASE
+from ray_asd.tracking import GRID_AXES, GRID_TAG, STEP_OF_PHASE, client_of
 
 REPORT_TAG = "ray_asd.report"  # marks the report's own run, which is not a trial
 CURVE_METRICS = ("accuracy", "n_synthetic", "teacher_tokens")
@@ -71,7 +71,7 @@ def load(uri: str, name: str) -> ExperimentData:
     """
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one per trial
-    client = MlflowClient(uri)
+    client = client_of(uri)
     experiment = client.get_experiment_by_name(name)
     if experiment is None:
         names = sorted(e.name for e in client.search_experiments(view_type=ViewType.ALL))
