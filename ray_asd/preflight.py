@@ -3,8 +3,9 @@
 :func:`preflight` opens and counts every data source of every cell (each distinct one once),
 compares the counts with ``seeds.n``, ``eval.n`` and what the strategy's selector can pick,
 looks for the environment variables an OpenAI-wire backend reads its key from, and warns
-where remote code may run. It lists every problem at once, one line each, naming the file
-and the key (``f.yaml: eval.n: ...``); nothing is written. No Ray here.
+where seeds are also test questions and where remote code may run. It lists every problem at
+once, one line each, naming the file and the key (``f.yaml: eval.n: ...``); nothing is
+written. No Ray here.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import json
 import logging
 
 import numpy as np
+import pandas as pd
 
 from ray_asd.config import Problems, TeacherConfig, TrialConfig
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import Cell, ExperimentConfig, cells, check_cell
 from ray_asd.tasks import DataSource, Task, load_table, make_task
+from ray_asd.tasks.check import shared_questions
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,8 @@ def preflight(config: TrialConfig, where: str) -> list[str]:
         where: the config file, for the lines.
 
     Returns:
-        The warnings, each also logged once: the keys that let remote code run.
+        The warnings, each also logged once: seed pools that share questions with their test
+        set, and the keys that let remote code run.
 
     Raises:
         ConfigError: every problem, one line each (data problems among them).
@@ -47,13 +51,14 @@ def preflight(config: TrialConfig, where: str) -> list[str]:
         for problem in check_cell(config, TRIAL_KEYS, where):
             problems.add(problem)
         grid = [Cell("trial", config, {}, TRIAL_KEYS)]
-    counts: dict[str, int | DataError] = {}  # one load per distinct (task, source)
+    tables: dict[str, pd.DataFrame | DataError] = {}  # one load per distinct (task, source)
+    leaks: dict[str, str] = {}  # one warning per distinct (seed pool, test set)
     for cell in grid:
-        for problem in _data_problems(cell, where, counts):
+        for problem in _data_problems(cell, where, tables, leaks):
             problems.add(problem)
         for problem in _environment_problems(cell.config, where):
             problems.add(problem)
-    warnings = _remote_code(config, where)
+    warnings = [*dict.fromkeys(leaks.values()), *_remote_code(config, where)]
     for warning in warnings:
         log.warning(warning)
     problems.raise_any()
@@ -61,9 +66,10 @@ def preflight(config: TrialConfig, where: str) -> list[str]:
 
 
 def _data_problems(
-    cell: Cell, where: str, counts: dict[str, int | DataError]
+    cell: Cell, where: str, tables: dict[str, pd.DataFrame | DataError], leaks: dict[str, str]
 ) -> list[str | DataError]:
-    """The cell's train and test sources opened and counted, against its sizes and picks."""
+    """The cell's train and test sources opened and counted, against its sizes and picks;
+    ``leaks`` gets a warning where seeds are also test questions."""
     trial, key = cell.config, cell.keys.get("task", "task")
     try:
         task = make_task(trial.task.name, **trial.task.params)
@@ -75,33 +81,43 @@ def _data_problems(
         identity = json.dumps(
             [trial.task.name, trial.task.params, source.model_dump(mode="json")], default=str
         )
-        if identity not in counts:
+        if identity not in tables:
             try:
-                counts[identity] = len(load_table(task, source))
+                tables[identity] = load_table(task, source)
             except DataError as error:
-                counts[identity] = error
-        count = counts[identity]
-        if isinstance(count, DataError):
-            problems.append(DataError(f"{where}: {key}.{split}: {count}"))
-        elif count == 0:
+                tables[identity] = error
+        table = tables[identity]
+        if isinstance(table, DataError):
+            problems.append(DataError(f"{where}: {key}.{split}: {table}"))
+        elif len(table) == 0:
             problems.append(
                 DataError(f"{where}: {key}.{split}: {_origin(task, source)} has no rows")
             )
         else:
-            rows[split] = count
+            rows[split] = table
     sizes = [
         ("train", "seeds.n", trial.seeds.n, "seeds"),
         ("test", "eval.n", trial.eval.n, "test items"),
     ]
     for split, wanted, n, what in sizes:
-        if split in rows and n > rows[split]:
+        if split in rows and n > len(rows[split]):
             origin = _origin(task, getattr(trial.task, split))
             problems.append(
                 f"{where}: {wanted}: {n} {what} asked for, but {key}.{split} ({origin}) has "
-                f"{rows[split]} rows; set {wanted} to at most {rows[split]}"
+                f"{len(rows[split])} rows; set {wanted} to at most {len(rows[split])}"
             )
     if "train" in rows:
-        problems += _pick_problems(cell, min(trial.seeds.n, rows["train"]), where)
+        problems += _pick_problems(cell, min(trial.seeds.n, len(rows["train"])), where)
+    if len(rows) == 2:
+        pool, test = rows["train"].head(trial.seeds.n), rows["test"].head(trial.eval.n)
+        pair = json.dumps([key, trial.task.model_dump(mode="json"), trial.seeds.n, trial.eval.n])
+        if pair not in leaks and (shared := shared_questions(pool, test)):
+            seed_row, test_row = shared[0]
+            leaks[pair] = (
+                f"{where}: {key}: {len(shared)} of the {len(pool)} seeds are also test "
+                f"questions (seed row {seed_row} is test row {test_row}): the teacher writes "
+                "from them, so the test score may be inflated"
+            )
     return problems
 
 

@@ -256,3 +256,20 @@ def test_a_trial_config_gets_the_same_checks(tmp_path: Path) -> None:
         f"split) has {ARITH_TEST} rows; set eval.n to at most {ARITH_TEST}",
     ]
     assert sorted(os.listdir(tmp_path)) == ["t.yaml"]
+
+
+def test_seeds_that_are_test_questions_give_one_warning(tmp_path: Path) -> None:
+    (tmp_path / "five.jsonl").write_text(ROWS, encoding="utf-8")
+    test = "".join(f'{{"question": "What is {i} + 1?", "answer": "{i + 1}"}}\n' for i in (3, 9))
+    (tmp_path / "test.jsonl").write_text(test, encoding="utf-8")
+    path = experiment(
+        tmp_path,
+        f"task: {{name: generic, params: {{checker: numeric}}, "
+        f"train: {{path: {tmp_path}/five.jsonl}}, test: {{path: {tmp_path}/test.jsonl}}}}\n"
+        "seeds: {n: 5}\neval: {n: 2}\nbudget: {per_iteration: 2}\ngrid: {seed: [0, 1]}\n",
+    )
+    warnings = preflight(load_experiment(path), str(path))
+    assert warnings == [
+        f"{path}: task: 1 of the 5 seeds are also test questions (seed row 4 is test row 1): "
+        "the teacher writes from them, so the test score may be inflated"
+    ]
