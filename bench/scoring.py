@@ -42,7 +42,7 @@ import ray
 import torch
 from table import print_table, throughput_rows
 
-from ray_asd.config import load_config
+from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.scoring import MODEL_SECONDS, ActorSlot, PoolAnswers, StudentScorer
 from ray_asd.student import Student

@@ -61,7 +61,7 @@ def _data_check(args: argparse.Namespace) -> int:
 
 
 def _trial(args: argparse.Namespace) -> int:
-    from ray_asd.config import load_config
+    from ray_asd.config_file import load_config
     from ray_asd.preflight import preflight
 
     config = load_config(args.config, args.set)

@@ -27,17 +27,8 @@ from typing import Any
 
 from pydantic import Field
 
-from ray_asd.config import (
-    Free,
-    Problems,
-    Section,
-    StrategyConfig,
-    TrialConfig,
-    factory_problem,
-    factory_problems,
-    read_yaml,
-    validate,
-)
+from ray_asd.config import Free, Section, StrategyConfig, TrialConfig
+from ray_asd.config_file import Problems, factory_problem, factory_problems, read_yaml, validate
 from ray_asd.errors import ConfigError
 
 

@@ -16,7 +16,8 @@ import logging
 import numpy as np
 import pandas as pd
 
-from ray_asd.config import Problems, TeacherConfig, TrialConfig
+from ray_asd.config import TeacherConfig, TrialConfig
+from ray_asd.config_file import Problems
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import Cell, ExperimentConfig, cells, check_cell
 from ray_asd.tasks import DataSource, Task, load_table, make_task
@@ -32,7 +33,7 @@ def preflight(config: TrialConfig, where: str) -> list[str]:
     """Checks a validated trial or experiment config against its data and environment.
 
     Args:
-        config: from :func:`~ray_asd.config.load_config` or
+        config: from :func:`~ray_asd.config_file.load_config` or
             :func:`~ray_asd.experiment.load_experiment` (an experiment checks every cell).
         where: the config file, for the lines.
 

@@ -2,7 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from ray_asd.config import TrialConfig, apply_overrides, load_config
+from ray_asd.config import TrialConfig
+from ray_asd.config_file import apply_overrides, load_config
 from ray_asd.errors import ConfigError
 
 

@@ -26,7 +26,8 @@ def test_cluster_yaml_schema_check_can_fail() -> None:
 
 @pytest.mark.parametrize("path", sorted((ROOT / "configs").rglob("*.yaml")), ids=lambda p: p.name)
 def test_every_config_validates(path: Path) -> None:
-    from ray_asd.config import TrialConfig, load_config
+    from ray_asd.config import TrialConfig
+    from ray_asd.config_file import load_config
     from ray_asd.experiment import ExperimentConfig, load_experiment
     from ray_asd.tasks import make_task
     from ray_asd.trial import build_strategy

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ray_asd.config import TrialConfig, load_config
+from ray_asd.config import TrialConfig
+from ray_asd.config_file import load_config
 from ray_asd.loop import TrialParts, run_trial, static_prefix
 from ray_asd.state import latest_checkpoint, load_checkpoint, teacher_tokens
 from ray_asd.student import Student

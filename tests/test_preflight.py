@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 import ray_asd.preflight
-from ray_asd.config import TrialConfig, load_config
+from ray_asd.config import TrialConfig
+from ray_asd.config_file import load_config
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import ExperimentConfig, load_experiment
 from ray_asd.preflight import preflight

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from ray_asd.cli import main
-from ray_asd.config import TrialConfig, load_config
+from ray_asd.config import TrialConfig
+from ray_asd.config_file import load_config
 from ray_asd.errors import ConfigError
 from ray_asd.redact import MASK
 from ray_asd.trial import check_same_config, write_config

@@ -12,7 +12,7 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
-from ray_asd.config import load_config
+from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors
 from ray_asd.strategies.scorers import ANSWER_NLL

@@ -183,7 +183,7 @@ def test_stochastic_selector_errors() -> None:
 
 
 def test_a_selector_block_in_a_config() -> None:
-    from ray_asd.config import load_config
+    from ray_asd.config_file import load_config
     from ray_asd.trial import build_strategy
 
     block = "strategy={scorer: loss, selector: {name: power, temperature: 0.5}}"
