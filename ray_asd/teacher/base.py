@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ray_asd.redact import redact_text
 from ray_asd.tasks import Task
 
 if TYPE_CHECKING:
@@ -193,7 +194,9 @@ def isolate_failures(
         raise
     except Exception as error:  # any engine error: isolate the bad request
         log.warning(
-            "teacher batch of %d failed (%s): trying each request alone", len(prompts), error
+            "teacher batch of %d failed (%s): trying each request alone",
+            len(prompts),
+            redact_text(str(error)),
         )
     results = []
     for prompt, seed in zip(prompts, seeds, strict=True):
@@ -206,7 +209,8 @@ def isolate_failures(
             except Exception as error:
                 if attempt == attempts:
                     counts["failed"] = counts.get("failed", 0) + 1
-                    results.append(Completion("", 0, 0, attempt - 1, error=repr(error)[:500]))
+                    error_text = redact_text(repr(error))[:500]  # masked before it is cut
+                    results.append(Completion("", 0, 0, attempt - 1, error=error_text))
                 else:
                     counts["retries"] = counts.get("retries", 0) + 1
     return results

@@ -285,3 +285,17 @@ def test_a_changed_local_model_folder_gets_no_stale_completion(
     generation.write_text(generation.read_text().replace("{", '{"note": "retrained",', 1))
     changed = CachedBackend(TransformersBackend(config), tmp_path / "cache", "e2")
     assert not any(c.cached for c in changed.complete(PROMPTS, [1, 2, 3]))
+
+
+def test_an_engine_error_holding_a_token_is_masked(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf-planted-engine-9d1")
+
+    def generate(prompts: list[str], seeds: list[int]) -> list[Completion]:
+        raise OSError("401 fetching https://hub/model with token hf-planted-engine-9d1")
+
+    with caplog.at_level(logging.WARNING):
+        [failed] = isolate_failures(generate, ["a"], [1], 1, {})
+    assert failed.error is not None and "OSError('401 fetching" in failed.error
+    assert "hf-planted-engine-9d1" not in failed.error + caplog.text
