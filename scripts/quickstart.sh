@@ -2,7 +2,7 @@
 # Set everything up (scripts/setup.sh) and run the main job on the embedded default: the
 # quickstart experiment (configs/quickstart.yaml) on a local Ray instance, no network needed:
 # SmolLM2-135M student, built-in arithmetic task, oracle teacher, strategies random, static
-# and loss as three Ray Tune trials tracked in MLflow (runs/mlflow.db). ~7 min on 2 cores.
+# and loss as three Ray Tune trials tracked in MLflow (runs/mlflow.db). 16 min on 2 cores.
 # Then `ray-asd report quickstart` (reports/quickstart/report.html). Run it again after an
 # interruption and it resumes; after a finished run it starts a new
 # experiment only if you pass another name. Extra arguments go to `ray-asd run`, e.g.
