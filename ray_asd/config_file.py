@@ -246,13 +246,25 @@ def load_config(path: Path | None, overrides: list[str] | None = None) -> TrialC
     Raises:
         ConfigError: unreadable YAML, or every invalid key with its problem, one per line.
     """
-    where = str(path) if path else "config"
-    data = read_yaml(path, overrides)
-    problems = factory_problems(data, where)
-    try:
-        config = validate(TrialConfig, data, where)
-    except ConfigError as error:
-        raise ConfigError("\n".join([str(error), *problems])) from None
+    config, problems = read_config(TrialConfig, path, overrides, "config")
     if problems:
         raise ConfigError("\n".join(problems))
     return config
+
+
+def read_config(
+    model: type[ModelT], path: Path | None, overrides: list[str] | None, default_where: str
+) -> tuple[ModelT, list[str]]:
+    """The file (or the defaults) read and validated as ``model``, and the factories'
+    problems; a file that does not validate raises with both kinds of problem at once.
+
+    Raises:
+        ConfigError: unreadable YAML, or every invalid key and factory problem, one per line.
+    """
+    where = str(path) if path else default_where
+    data = read_yaml(path, overrides)
+    problems = factory_problems(data, where)
+    try:
+        return validate(model, data, where), problems
+    except ConfigError as error:
+        raise ConfigError("\n".join([str(error), *problems])) from None

@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import Field
 
 from ray_asd.config import Free, Section, StrategyConfig, TrialConfig
-from ray_asd.config_file import Problems, factory_problem, factory_problems, read_yaml, validate
+from ray_asd.config_file import Problems, factory_problem, read_config, validate
 from ray_asd.errors import ConfigError
 
 
@@ -132,12 +132,7 @@ def load_experiment(path: Path | None, overrides: list[str] | None = None) -> Ex
         ConfigError: one line per problem, each naming the file and the dotted key.
     """
     where = str(path) if path else "experiment"
-    data = read_yaml(path, overrides)
-    factory = factory_problems(data, where)
-    try:
-        config = validate(ExperimentConfig, data, where)
-    except ConfigError as error:
-        raise ConfigError("\n".join([str(error), *factory])) from None
+    config, factory = read_config(ExperimentConfig, path, overrides, "experiment")
     problems = Problems()
     for problem in factory:
         problems.add(problem)

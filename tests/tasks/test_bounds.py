@@ -1,6 +1,5 @@
 import logging
 import threading
-import time
 
 import pytest
 
@@ -20,7 +19,9 @@ TASKS = {
 # cores, in a thread): the grading path is the trial's, cut_after_final and then is_correct.
 STALLING = {
     # Each line start rescanned every blank line after it (the "new question" pattern): 9 s.
-    "20k newlines": "\n" * 20_000 + "Answer: 1 + 1 = 24",
+    # The old scan took 9 s at 20k and grows with the square: about 80 s at 60k (under the
+    # length bound), past the join's 60 s.
+    "60k newlines": "\n" * 60_000 + "Answer: 1 + 1 = 24",
     # The numeric extractor copied the text before each signed number: 2.5 s.
     "1 MB of signed numbers": "x -1 " * 200_000,
     # Game of 24 split every line before its length bound: 1 s.
@@ -28,28 +29,27 @@ STALLING = {
 }
 
 
-def grade(name: str, output: str) -> tuple[bool, float]:
+def grade(name: str, output: str) -> bool:
     params, reference = TASKS[name]
     task = make_task(name.split("-")[0], **params)
     task.is_correct("1 1 4 6", reference, reference)  # math's worker process is up
-    started = time.perf_counter()
-    correct = task.is_correct("1 1 4 6", task.cut_after_final(output), reference)
-    return correct, time.perf_counter() - started
+    return task.is_correct("1 1 4 6", task.cut_after_final(output), reference)
 
 
 @pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "other thread"])
 @pytest.mark.parametrize("output", STALLING.values(), ids=STALLING.keys())
 @pytest.mark.parametrize("name", TASKS)
-def test_stalling_output_is_wrong_within_2_s(name: str, output: str, on_thread: bool) -> None:
-    result: list[tuple[bool, float]] = []
+def test_stalling_output_is_wrong_and_bounded(name: str, output: str, on_thread: bool) -> None:
+    # The work is bounded, not timed (a loaded machine stretches any wall clock): a scan that
+    # is not linear fails the thread variant's 60 s join. Times: scripts/bad_inputs.py.
+    result: list[bool] = []
     if on_thread:
         thread = threading.Thread(target=lambda: result.append(grade(name, output)))
         thread.start()
         thread.join(timeout=60)
     else:
         result.append(grade(name, output))
-    correct, elapsed = result[0]
-    assert correct is False and elapsed < 2.0
+    assert result == [False]
 
 
 @pytest.mark.parametrize("name", TASKS)

