@@ -299,12 +299,30 @@ class EvalConfig(Section):
 
 
 class TrainConfig(Section):
-    mode: Literal["retrain", "continue"] = "retrain"
-    lora_r: int = Field(16, ge=1)
-    lora_alpha: int = Field(32, ge=1)
-    learning_rate: float = Field(1e-3, gt=0)
+    """LoRA finetuning of the student; every training default lives here. The defaults were
+    calibrated on SmolLM2-135M with arith on 2 CPU cores: r 16, alpha 32 on q/k/v/o, lr 1e-3
+    with warm-up and linear decay, batch 8, 2 epochs took 64 random items from 0% to 20% test
+    accuracy (256 items: 39%) at ~0.36 s per item per epoch."""
+
+    mode: Literal["retrain", "continue"] = Field(
+        "retrain", description="retrain: a fresh adapter each iteration; continue: keep training"
+    )
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="the update is scaled by alpha / r")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="dropout on the LoRA input")
+    lora_target_modules: list[str] = Field(
+        default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"],
+        min_length=1,
+        description="modules that get adapters (the attention projections)",
+    )
+    learning_rate: float = Field(1e-3, gt=0, description="peak learning rate")
     epochs: int = Field(2, ge=1)
-    batch_size: int = Field(8, ge=1)
+    batch_size: int = Field(8, ge=1, description="examples per optimizer step")
+    warmup_ratio: float = Field(
+        0.1, ge=0, lt=1, description="share of steps warming the learning rate up from zero"
+    )
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay")
+    max_grad_norm: float = Field(1.0, gt=0, description="gradient clipping (global L2 norm)")
 
 
 class AnalysisConfig(Section):
