@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from ray_asd.kinds import TEACHER_KINDS
 from ray_asd.tasks import DataSource
 
 
@@ -65,8 +66,9 @@ def _hub_revision(revision: str | None, info: ValidationInfo) -> str | None:
     model = info.data.get("model")
     if revision is None:
         return None
-    if info.data.get("backend") in ("oracle", "openai"):
-        raise ValueError(f"the {info.data['backend']} backend loads no model to pin")
+    backend = info.data.get("backend")
+    if backend in TEACHER_KINDS and not TEACHER_KINDS[backend].loads_model:
+        raise ValueError(f"the {backend} backend loads no model to pin")
     if not isinstance(model, str) or not model:
         raise ValueError("no model to pin: set model to a hub id")
     local = model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
@@ -143,7 +145,7 @@ class OpenAIConfig(Section):
 
 
 class TeacherConfig(Section):
-    backend: Literal["oracle", "transformers", "vllm", "openai"] = "oracle"
+    backend: str = Field("oracle", description=f"one of {', '.join(TEACHER_KINDS)}")
     model: str | None = Field(
         None, description="transformers/vllm: hub id, folder, embedded:, tiny:; openai: its name"
     )
@@ -168,11 +170,18 @@ class TeacherConfig(Section):
     vllm: VllmConfig = Field(default_factory=VllmConfig)
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
 
+    @field_validator("backend")
+    @classmethod
+    def _known_kind(cls, backend: str) -> str:
+        if backend not in TEACHER_KINDS:
+            raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(TEACHER_KINDS)}")
+        return backend
+
     _revision = field_validator("revision")(_hub_revision)
 
     @model_validator(mode="after")
     def _model_for_llm(self) -> TeacherConfig:
-        if self.backend != "oracle" and not self.model:
+        if TEACHER_KINDS[self.backend].llm and not self.model:
             raise ValueError(f"teacher backend {self.backend!r} needs teacher.model")
         return self
 
@@ -232,7 +241,7 @@ class JudgeConfig(Section):
     @field_validator("llm")
     @classmethod
     def _an_llm(cls, llm: TeacherConfig | None) -> TeacherConfig | None:
-        if llm is not None and llm.backend == "oracle":
+        if llm is not None and not TEACHER_KINDS[llm.backend].llm:
             raise ValueError("the oracle cannot judge; name an LLM backend")
         return llm
 
