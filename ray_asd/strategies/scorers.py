@@ -14,20 +14,16 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ray_asd.tasks.base import DIFFICULTY
-
-# Columns of the scored seed table that the student scoring stage fills in.
-ANSWER_NLL = "answer_nll"  # mean token NLL of the student's own (greedy) answer
-REFERENCE_NLL = "reference_nll"  # mean token NLL of the reference answer under the student
-CORRECT = "correct"  # the task's checker on the student's answer
-GRAD_EMBEDDING = "grad_embedding"  # BADGE: last-layer gradient embedding of its own answer
-STUDENT_COLUMNS = frozenset({ANSWER_NLL, REFERENCE_NLL, CORRECT, GRAD_EMBEDDING})
-# DIFFICULTY (imported): a column of the seed table itself, where the task knows it.
-# Columns that models other than the student fill in (`ray_asd.raters`).
-REWARD = "reward"  # a reward model's score of (question, student answer)
-JUDGE_RATING = "judge_rating"  # an LLM judge's 1-10 rating of the student answer
-LION_GAP = "lion_gap"  # the referee's rating of the teacher's answer minus the student's
-
+from ray_asd.columns import (
+    ANSWER_NLL,
+    CORRECT,
+    DIFFICULTY,
+    GRAD_EMBEDDING,
+    JUDGE_RATING,
+    LION_GAP,
+    REFERENCE_NLL,
+    REWARD,
+)
 
 _STEP = re.compile(r"[^\n]+?(?:\.(?=\s)|\n|$)")
 

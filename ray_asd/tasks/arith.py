@@ -26,8 +26,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ray_asd.columns import DIFFICULTY
 from ray_asd.errors import DataError
-from ray_asd.tasks.base import DIFFICULTY, TABLE_COLUMNS
+from ray_asd.tasks.base import TABLE_COLUMNS
 from ray_asd.tasks.numeric import extract_number, parse_number
 
 OPERATIONS = {"+": "add {n}", "-": "subtract {n}", "*": "multiply by {n}"}

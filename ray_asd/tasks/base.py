@@ -20,9 +20,9 @@ from ray_asd.tasks.numeric import NEW_QUESTION
 
 # Every loaded table has these columns, in this order (DESIGN section 3: tables move as columns).
 TABLE_COLUMNS = ("id", "source_row", "question", "answer")
-# A further column where the task knows each row's difficulty (higher = harder): the
-# `difficulty` strategy (the positive control) and the per-difficulty metrics read it.
-DIFFICULTY = "difficulty"
+# DIFFICULTY (`ray_asd.columns`): a further column where the task knows each row's difficulty
+# (higher = harder): the `difficulty` strategy (the positive control) and the per-difficulty
+# metrics read it.
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from typing import Any
 
 import pandas as pd
 
+from ray_asd.columns import DIFFICULTY
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.registry import build, suggest
 from ray_asd.tasks import arith, game24
 from ray_asd.tasks.base import (
-    DIFFICULTY,
     TABLE_COLUMNS,
     HubDataset,
     Oracle,

@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ray_asd.columns import DIFFICULTY
 from ray_asd.errors import DataError
-from ray_asd.tasks.base import DIFFICULTY, TABLE_COLUMNS, HubDataset, Task
+from ray_asd.tasks.base import TABLE_COLUMNS, HubDataset, Task
 
 log = logging.getLogger(__name__)
 
