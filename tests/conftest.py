@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_asd.student import resolve_model
+from ray_asd.models import resolve_model
 from tests.helpers.processes import free_port, http_server
 
 
