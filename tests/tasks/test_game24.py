@@ -1,10 +1,14 @@
+import ast
 import itertools
-import time
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from fractions import Fraction
 
 import pytest
 
 from ray_asd.tasks import game24
+from ray_asd.tasks.bounds import MAX_OUTPUT_CHARS
 
 
 def test_complete_solvable_set_has_1362_puzzles() -> None:
@@ -95,13 +99,63 @@ ADVERSARIAL = [
 ]
 
 
+@dataclass
+class Work:
+    """What the checker hands to its costly steps: the texts its answer-line pattern scans and
+    the sources Python's parser reads (the two whose cost grows with the input)."""
+
+    scanned: list[int] = field(default_factory=list)  # lengths
+    parsed: list[str] = field(default_factory=list)
+
+    def bounded(self) -> bool:
+        return all(n <= MAX_OUTPUT_CHARS for n in self.scanned) and all(
+            len(source) <= game24.MAX_EXPRESSION_CHARS for source in self.parsed
+        )
+
+
+class _CountingPattern:
+    def __init__(self, pattern: re.Pattern[str], lengths: list[int]) -> None:
+        self.pattern, self.lengths = pattern, lengths
+
+    def search(self, text: str) -> re.Match[str] | None:
+        self.lengths.append(len(text))
+        return self.pattern.search(text)
+
+
+@pytest.fixture
+def work(monkeypatch: pytest.MonkeyPatch) -> Iterator[Work]:
+    """A bound on work instead of a wall clock (which flakes under load): every scan and parse
+    of the checker recorded."""
+    seen, parse = Work(), ast.parse
+
+    def counting_parse(source: str, *args: object, **kwargs: object) -> ast.AST:
+        seen.parsed.append(source)
+        return parse(source, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(game24, "_ANSWER_LINE", _CountingPattern(game24._ANSWER_LINE, seen.scanned))
+    monkeypatch.setattr(game24.ast, "parse", counting_parse)
+    yield seen
+
+
 @pytest.mark.parametrize("expression", ADVERSARIAL)
-def test_adversarial_input_is_rejected_fast(expression: str) -> None:
-    started = time.perf_counter()
+def test_adversarial_input_is_rejected_before_costly_work(expression: str, work: Work) -> None:
     for numbers in [(1, 2, 3, 4), (24, 1, 1, 1)]:
         assert not game24.is_valid_solution(numbers, expression)
         assert not game24.is_correct(" ".join(map(str, numbers)), f"Answer: {expression} = 24")
-    assert time.perf_counter() - started < 0.010
+    # Nothing over the bounds reaches the parser or the pattern: "(" * 10000 would cost a
+    # RecursionError's unwinding, "9 ** 9 ** 9" never reaches evaluation at all.
+    assert work.bounded(), (work.scanned, [len(p) for p in work.parsed])
+    assert len(work.parsed) <= 4  # at most one parse per check
+
+
+def test_the_work_bound_catches_an_unbounded_checker(
+    work: Work, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without the length bound, the nested parentheses reach the parser: the bound fails.
+    monkeypatch.setattr(game24, "MAX_EXPRESSION_CHARS", 10**6)
+    game24.evaluate_expression("(" * 10000 + "1" + ")" * 10000)
+    monkeypatch.undo()
+    assert not work.bounded()
 
 
 def test_huge_literal_is_rejected_even_within_length_bound() -> None:
@@ -177,8 +231,9 @@ def test_answers_in_markdown_and_mid_text_mentions(output: str) -> None:
     assert game24.is_correct("4 9 10 13", output)
 
 
-def test_long_whitespace_is_rejected_fast() -> None:
+def test_long_whitespace_is_rejected_before_costly_work(work: Work) -> None:
     for n in (10_000, 200_000):
-        started = time.perf_counter()
         assert not game24.is_correct("1 1 4 6", "Answer: 1" + " " * n + "1")
-        assert time.perf_counter() - started < 0.010
+    # 200k characters are over the output bound: never scanned; the 10k line is over the line
+    # bound: never parsed.
+    assert work.scanned == [10_010] and work.parsed == []
