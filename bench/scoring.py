@@ -45,7 +45,7 @@ from table import print_table, throughput_rows
 from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.scoring import MODEL_SECONDS, ActorSlot, PoolAnswers, StudentScorer
-from ray_asd.student import Student
+from ray_asd.student.model import Student
 from ray_asd.tasks import load_table, make_task
 from ray_asd.trial import answer_table
 

@@ -29,8 +29,8 @@ import ray
 from table import print_table, throughput_rows
 
 from ray_asd.config import TeacherConfig
+from ray_asd.models import resolve_model
 from ray_asd.runner.teacher_pool import start_pool
-from ray_asd.student import resolve_model
 from ray_asd.tasks import DataSource, load_table, make_task
 from ray_asd.teacher import Completion, Prompts
 from ray_asd.teacher.transformers import TransformersBackend

@@ -31,9 +31,9 @@ from transformers import (
 
 from ray_asd.config import RewardConfig
 from ray_asd.errors import ConfigError
-from ray_asd.student import default_cache_dir, pick_device, resolve_model
-from ray_asd.student.batching import length_batches, pad_rows
-from ray_asd.student.loading import cached_folder
+from ray_asd.models import default_cache_dir, resolve_model
+from ray_asd.models.batching import length_batches, pad_rows
+from ray_asd.models.loading import cached_folder, pick_device
 
 log = logging.getLogger(__name__)
 HEAD_SEED = 0

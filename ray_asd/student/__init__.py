@@ -1,27 +1,7 @@
-"""The student model: load it, let it answer and score, and LoRA-finetune it."""
+"""The student: a causal LM (:mod:`ray_asd.models`) that also LoRA-finetunes and gives BADGE
+gradient embeddings.
 
-from ray_asd.student.loading import (
-    EMBEDDED_PREFIX,
-    TINY_PREFIX,
-    check_model_spec,
-    default_cache_dir,
-    load_model_and_tokenizer,
-    pick_device,
-    resolve_model,
-)
-from ray_asd.student.model import Generation, Student
-from ray_asd.student.training import TrainSettings, TrainStats
-
-__all__ = [
-    "EMBEDDED_PREFIX",
-    "TINY_PREFIX",
-    "Generation",
-    "Student",
-    "TrainSettings",
-    "TrainStats",
-    "check_model_spec",
-    "default_cache_dir",
-    "load_model_and_tokenizer",
-    "pick_device",
-    "resolve_model",
-]
+Modules: ``model`` (:class:`Student`), ``training`` (the loop, ``TrainStats``), ``gradients``
+(BADGE's maths), ``protocol`` (``StudentModel``, what the loop needs of a student). Nothing is
+imported here, so ``ray_asd.student.protocol`` stays free of torch.
+"""

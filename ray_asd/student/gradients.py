@@ -1,10 +1,13 @@
 """BADGE's math: the output-layer gradient embedding of an answer, and its random sketch.
 
-`Student.grad_embeddings` runs the model; these functions turn its hidden states and logits
-into embeddings (see that method for the construction and the sketch's error).
+`Student.grad_embeddings` runs the model; these functions capture what its output layer sees
+and turn those hidden states and logits into embeddings (see that method for the construction
+and the sketch's error).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import torch
@@ -51,3 +54,30 @@ def badge_embedding(
             g, h = g @ a.T, h @ b
         total = total + g.T @ h
     return (total / len(positions)).flatten().cpu().numpy()
+
+
+def head_inputs(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    mask: torch.Tensor,
+    autocast: contextlib.AbstractContextManager[object],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hidden states fed to the output layer and the logits, for position t predicting t + 1.
+
+    A hook captures exactly what the output layer sees (after the final norm, whatever the
+    architecture or adapter), without keeping every layer's states as
+    ``output_hidden_states`` would. Only the forward runs under ``autocast``: the gradient
+    maths stays float32.
+    """
+    captured: list[torch.Tensor] = []
+
+    def capture(_: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+        captured.append(args[0])
+
+    hook = model.get_output_embeddings().register_forward_pre_hook(capture)
+    try:
+        with autocast:
+            logits = model(input_ids=input_ids, attention_mask=mask).logits
+    finally:
+        hook.remove()
+    return captured[0][:, :-1], logits[:, :-1]

@@ -154,7 +154,7 @@ def model_fingerprint(folder: Path) -> str:
     """A digest of the model files in ``folder`` (its top-level files, hidden ones and
     ray-asd's build marker left out), cheap enough for every engine start."""
     # Imported here: loading imports torch, which the openai backend does without.
-    from ray_asd.student.loading import MARKER_FILE
+    from ray_asd.models import MARKER_FILE
 
     digest = hashlib.sha256()
     for path in sorted(folder.iterdir()):

@@ -1,7 +1,8 @@
 """The `transformers` backend: a local causal LM (CPU or GPU), chat template applied if it has one.
 
 Real LLM-teacher plumbing that runs anywhere; on this project's CPU machines it is exercised
-with the embedded SmolLM2, which cannot teach (STACK-NOTES), so quality is irrelevant there.
+with the embedded SmolLM2, which cannot teach (as a teacher it never wrote a new, solvable
+problem in our trials), so quality is irrelevant there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ray_asd.config import TeacherConfig
-from ray_asd.student import Student, resolve_model
+from ray_asd.models import resolve_model
+from ray_asd.models.causal_lm import CausalLM
 from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
 
 
@@ -20,7 +22,7 @@ class TransformersBackend:
     def __init__(self, config: TeacherConfig, cache_dir: Path | None = None) -> None:
         assert config.model is not None  # enforced by TeacherConfig's validator
         self.config = config
-        self.lm = Student.load(
+        self.lm = CausalLM.load(
             config.model, cache_dir=cache_dir, autocast=True, revision=config.revision
         )
         # Fingerprinted once, as loaded: the files of a local folder may change later.

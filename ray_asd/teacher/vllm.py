@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ray_asd.config import TeacherConfig, VllmConfig
-from ray_asd.student import resolve_model
+from ray_asd.models import resolve_model
 from ray_asd.teacher.base import Completion, isolate_failures, sampling_identity
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Model specs: cache location, atomic cache folders, local folders, the embedded SmolLM2."""
+"""Loading models: the cache folders built, local folders, the tiny and embedded models."""
 
 from __future__ import annotations
 
@@ -12,36 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from ray_asd.errors import ConfigError
-from ray_asd.student import Student, default_cache_dir, load_model_and_tokenizer, resolve_model
-from ray_asd.student.loading import MARKER_FILE
+from ray_asd.models import MARKER_FILE, resolve_model
+from ray_asd.models.causal_lm import CausalLM
+from ray_asd.models.loading import load_model_and_tokenizer
+
+pytestmark = pytest.mark.slow
 
 EMBEDDED = "embedded:smollm2-135m"
-
-
-def test_default_cache_dir_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("RAY_ASD_CACHE", str(tmp_path / "explicit"))
-    assert default_cache_dir() == tmp_path / "explicit"
-    monkeypatch.delenv("RAY_ASD_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "ray-asd"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert default_cache_dir() == tmp_path / "home" / ".cache" / "ray-asd"
-
-
-def test_resolve_leaves_hub_ids_alone_and_finds_local_folders(tmp_path: Path) -> None:
-    assert resolve_model("HuggingFaceTB/SmolLM2-135M-Instruct") == (
-        "HuggingFaceTB/SmolLM2-135M-Instruct"
-    )
-    assert resolve_model(str(tmp_path)) == tmp_path
-
-
-def test_unknown_specs_are_config_errors(model_cache: Path) -> None:
-    with pytest.raises(ConfigError, match="did you mean smollm2-135m"):
-        resolve_model("embedded:smollm2-135", cache_dir=model_cache)
-    with pytest.raises(ConfigError, match="tiny"):
-        resolve_model("tiny:big", cache_dir=model_cache)
 
 
 def test_cache_folders_are_complete_and_no_temp_dirs_remain(model_cache: Path) -> None:
@@ -68,14 +45,14 @@ def test_local_folder_spec_loads_with_left_padding(model_cache: Path) -> None:
 
 def test_tiny_model_is_reproducible(model_cache: Path, tmp_path: Path) -> None:
     """A second cache builds the same weights: the seed fixes them."""
-    a = Student.load("tiny:", cache_dir=model_cache, device="cpu")
+    a = CausalLM.load("tiny:", cache_dir=model_cache, device="cpu")
     # Reuse the converted tokenizer by pointing a new cache at the same embedded folder.
     other = tmp_path / "cache"
     (other / "models").mkdir(parents=True)
     (other / "models" / "smollm2-135m-instruct").symlink_to(
         model_cache / "models" / "smollm2-135m-instruct"
     )
-    b = Student.load("tiny:", cache_dir=other, device="cpu")
+    b = CausalLM.load("tiny:", cache_dir=other, device="cpu")
     for (name, pa), (_, pb) in zip(
         a.model.state_dict().items(), b.model.state_dict().items(), strict=True
     ):
@@ -87,24 +64,24 @@ def test_embedded_smollm2_answers_and_reuses_its_cache(model_cache: Path) -> Non
     before = marker.read_text()  # written when the session fixture built the tiny model
 
     start = time.perf_counter()
-    student = Student.load(EMBEDDED, cache_dir=model_cache, device="cpu")
+    lm = CausalLM.load(EMBEDDED, cache_dir=model_cache, device="cpu")
     load_seconds = time.perf_counter() - start
     assert marker.read_text() == before  # not reconverted (that rewrites built_at)
     assert load_seconds < 10  # converting takes ~15-20 s; loading the folder ~0.2 s
 
-    assert student.model.config.num_hidden_layers == 30
+    assert lm.model.config.num_hidden_layers == 30
     prompt = "Question: What is 2 + 3?\nAnswer:"
-    [gen] = student.answer([prompt], max_new_tokens=12, batch_size=1)
+    [gen] = lm.answer([prompt], max_new_tokens=12, batch_size=1)
     assert 1 <= gen.n_tokens <= 12
     assert gen.text.strip()
     assert 0 < gen.mean_nll < 10
 
     # The same text scored by nll() gives the same mean NLL (this answer re-tokenizes to the
     # generated ids; an EOS, if generated, is not in the text and is scored via add_eos).
-    ids = student.tokenizer(gen.text, add_special_tokens=False)["input_ids"]
+    ids = lm.tokenizer(gen.text, add_special_tokens=False)["input_ids"]
     ended = len(ids) == gen.n_tokens - 1
     assert ended or len(ids) == gen.n_tokens
-    [again] = student.nll([prompt], [gen.text], batch_size=1, add_eos=ended)
+    [again] = lm.nll([prompt], [gen.text], batch_size=1, add_eos=ended)
     assert again == pytest.approx(gen.mean_nll, abs=1e-3)
 
 
@@ -122,7 +99,7 @@ def test_a_revision_picks_that_snapshot_of_a_hub_model(model_cache: Path, tmp_pa
         (repo / "refs" / revision).write_text(commit)
     (repo / "refs" / "main").write_text("1" * 40)
     script = (
-        "from ray_asd.student.loading import load_model_and_tokenizer as load\n"
+        "from ray_asd.models.loading import load_model_and_tokenizer as load\n"
         "for revision in ('v2', None, 'v1'):\n"
         "    model, _ = load('ray-asd/tiny', revision=revision, device='cpu')\n"
         "    print(revision, model.config.which)\n"

@@ -15,9 +15,9 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassificat
 
 from ray_asd.config import RewardConfig
 from ray_asd.errors import ConfigError
+from ray_asd.models import resolve_model
 from ray_asd.raters import Raters
 from ray_asd.raters.reward import RewardModel, reward_source
-from ray_asd.student import resolve_model
 from ray_asd.tasks import make_task
 
 QUESTIONS = ["Start with 3. Add 4. What is the result?"] * 3 + ["Start with 9. Add 1."]

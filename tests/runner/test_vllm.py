@@ -11,8 +11,8 @@ import pytest
 import ray
 
 from ray_asd.config import TeacherConfig
+from ray_asd.models import resolve_model
 from ray_asd.runner.teacher_pool import start_pool
-from ray_asd.student import resolve_model
 from ray_asd.tasks import make_task
 from ray_asd.trial import build_teacher
 from tests.helpers.processes import free_port, http_server

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ray_asd.student import Student
+from ray_asd.student.model import Student
 
 
 @pytest.fixture

@@ -7,9 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ray_asd.student import Student, TrainSettings
+from ray_asd.config import TrainConfig
 from ray_asd.student.gradients import sketch_matrices
-from tests.student.test_model import PROMPTS
+from ray_asd.student.model import Student
+from tests.models.test_causal_lm import PROMPTS
+
+pytestmark = pytest.mark.slow
 
 # The empty completion still counts one position: the EOS.
 COMPLETIONS = [" 5", " there, friend", " 17 + 25 = 42.\n#### 42", "", " Once upon a time"]
@@ -105,7 +108,8 @@ def test_batching_order_and_seeds(tiny_student: Student) -> None:
 def test_works_with_a_lora_adapter_which_changes_them(tiny_student: Student) -> None:
     before = tiny_student.grad_embeddings(PROMPTS, COMPLETIONS, batch_size=5)
     # One optimizer step on the same pairs: enough to move the (zero-initialised) adapter.
-    tiny_student.train(PROMPTS, COMPLETIONS, TrainSettings(lr=1e-2, epochs=1, batch_size=5))
+    settings = TrainConfig(learning_rate=1e-2, epochs=1, batch_size=5)
+    tiny_student.train(PROMPTS, COMPLETIONS, settings, seed=0)
     assert tiny_student.has_adapter
     after = tiny_student.grad_embeddings(PROMPTS, COMPLETIONS, batch_size=5)
     assert not np.allclose(after, before, rtol=1e-3, atol=1e-6)

@@ -16,8 +16,7 @@ import pytest
 
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import DataError
-from ray_asd.student import resolve_model
-from ray_asd.student.loading import MARKER_FILE
+from ray_asd.models import MARKER_FILE, resolve_model
 from ray_asd.teacher import CachedBackend, Completion
 from ray_asd.teacher.base import isolate_failures, model_fingerprint, sampling_identity
 from ray_asd.teacher.cache import identity_digest, request_key
