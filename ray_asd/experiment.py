@@ -30,6 +30,9 @@ from pydantic import Field
 from ray_asd.config import Free, Section, StrategyConfig, TrialConfig
 from ray_asd.config_file import Problems, factory_problem, read_config, validate
 from ray_asd.errors import ConfigError
+from ray_asd.models import check_model_spec
+from ray_asd.plan import plan
+from ray_asd.tasks import make_task
 
 
 class GridConfig(Section):
@@ -247,20 +250,14 @@ def _block(entry: str | dict[str, Any], key: str) -> dict[str, Any]:
 
 
 def _check_strategy(trial: TrialConfig) -> None:
-    from ray_asd.trial import check_raters
-
-    check_raters(trial)  # builds the strategy too
+    plan(trial)  # the strategy, and that the config can give what it reads
 
 
 def _check_student(trial: TrialConfig) -> None:
-    from ray_asd.student import check_model_spec
-
     check_model_spec(trial.student.model)
 
 
 def _check_task(trial: TrialConfig) -> None:
-    from ray_asd.tasks import make_task
-
     make_task(trial.task.name, **trial.task.params)
 
 

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ray_asd.records import Item, Spend, spend_of
+
 log = logging.getLogger(__name__)
 
 
@@ -42,34 +44,30 @@ class TrialState:
 
     rng: np.random.Generator
     next_iteration: int = 0
-    items: list[dict[str, Any]] = field(default_factory=list)  # accepted and rejected
+    items: list[Item] = field(default_factory=list)  # accepted and rejected
     metrics: list[dict[str, Any]] = field(default_factory=list)
     picks: list[list[str]] = field(default_factory=list)  # seed ids per iteration
     scores: list[dict[str, float]] = field(default_factory=list)  # seed id -> score, per iteration
-    # What rating calls (judge, lion) cost over the trial: RatingCost's fields, cumulative.
-    rating: dict[str, int] = field(default_factory=dict)
+    rating: Spend = field(default_factory=Spend)  # rating calls (judge, lion) over the trial
     memo: dict[str, Any] = field(default_factory=dict)  # raters' per-seed values (lion)
     # One per test evaluation (base, warm-up, iterations): phase, iteration, and
     # ``correct``: test item id -> the student's answer was right.
     evaluations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def accepted(self) -> list[dict[str, Any]]:
-        return [item for item in self.items if item["accepted"]]
+    def accepted(self) -> list[Item]:
+        return [item for item in self.items if item.accepted]
 
     @property
-    def teacher_tokens(self) -> int:
+    def spent(self) -> Spend:
         """Teacher compute so far: generation plus rating calls."""
-        return (
-            teacher_tokens(self.items)
-            + self.rating.get("prompt_tokens", 0)
-            + self.rating.get("completion_tokens", 0)
-        )
+        return spend_of(self.items) + self.rating
 
-
-def teacher_tokens(items: list[dict[str, Any]]) -> int:
-    """What the teacher calls behind ``items`` cost, in tokens."""
-    return sum(item["prompt_tokens"] + item["completion_tokens"] for item in items)
+    def record(self, row: dict[str, Any], correct: dict[str, bool]) -> None:
+        """A phase's metrics row and its test evaluation (each test item's correctness)."""
+        self.metrics.append(row)
+        phase, iteration = row["phase"], row["iteration"]
+        self.evaluations.append({"phase": phase, "iteration": iteration, "correct": correct})
 
 
 # ---- checkpoints: out/checkpoints/{start, iter_NNN}/{state.json, items.jsonl, student/} ----
@@ -141,7 +139,7 @@ def save_checkpoint(
     staging.mkdir()
     clock = time.perf_counter()
     save_student(staging / "student")
-    _write_jsonl(staging / "items.jsonl", state.items)
+    _write_jsonl(staging / "items.jsonl", [item.to_json() for item in state.items])
     _write_jsonl(staging / "evaluations.jsonl", state.evaluations)
     # Recorded before state.json is written, so a resumed trial's metrics match exactly.
     state.metrics[-1]["seconds_checkpoint"] = time.perf_counter() - clock
@@ -151,7 +149,7 @@ def save_checkpoint(
         "metrics": state.metrics,
         "picks": state.picks,
         "scores": state.scores,
-        "rating": state.rating,
+        "rating": state.rating.as_dict(),
         "memo": state.memo,
     }
     (staging / "state.json").write_text(json.dumps(payload), encoding="utf-8")
@@ -179,11 +177,11 @@ def load_checkpoint(folder: Path) -> TrialState:
     return TrialState(
         rng,
         payload["next_iteration"],
-        _read_jsonl(folder / "items.jsonl"),
+        [Item.from_json(record) for record in _read_jsonl(folder / "items.jsonl")],
         payload["metrics"],
         payload["picks"],
         payload["scores"],
-        payload.get("rating", {}),
+        Spend(**payload.get("rating", {})),
         payload.get("memo", {}),
         # Absent in checkpoints of older versions.
         _read_jsonl(folder / "evaluations.jsonl", required=False),

@@ -1,24 +1,29 @@
-"""End-to-end trials with the tiny random-init student and the oracle teacher."""
+"""The loop's arithmetic on a fake student (`tests/helpers/fake_student.py`) and the real
+oracle teacher and arith task: whole trials in milliseconds. The tiny model's end-to-end runs
+are in tests/test_trial.py and tests/runner/."""
+
+from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from ray_asd.assemble import assemble, seeds_and_test
 from ray_asd.config import TrialConfig
 from ray_asd.config_file import load_config
-from ray_asd.loop import TrialParts, run_trial, static_prefix
-from ray_asd.state import latest_checkpoint, load_checkpoint, teacher_tokens
-from ray_asd.student import Student
-from ray_asd.tasks import load_table, make_task
-from ray_asd.trial import answer_table, build_strategy, build_teacher, student_parts
+from ray_asd.loop import run_trial
+from ray_asd.parts import TrialParts
+from ray_asd.plan import plan
+from ray_asd.records import Item, spend_of
+from ray_asd.state import latest_checkpoint, load_checkpoint
+from ray_asd.tasks import make_task
+from ray_asd.teacher import Completion
+from tests.helpers.fake_student import FakeStudent
 
 OVERRIDES = [
-    "student.model=tiny:",
-    "student.max_new_tokens=16",
     "budget.iterations=2",
     "budget.per_iteration=4",
     "seeds.n=8",
@@ -27,40 +32,43 @@ OVERRIDES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def student(model_cache: Path) -> Student:
-    return Student.load("tiny:", cache_dir=model_cache, device="cpu")
+def config_of(*overrides: str) -> TrialConfig:
+    return load_config(None, [*OVERRIDES, *overrides])
 
 
-def make_run(
-    config: TrialConfig, student: Student, out: Path, fail_at: int | None = None
-) -> pd.DataFrame:
-    task = make_task(config.task.name)
-    pool = load_table(task, config.task.train).head(config.seeds.n)
-    test = load_table(task, config.task.test).head(config.eval.n)
-    callables = student_parts(config, task, student)
-    if fail_at is not None:  # simulate a crash inside training at iteration fail_at
-        train = callables["train"]
+class Counting:
+    """Counts the teacher's generate calls (the cost a resume must not pay twice)."""
 
-        def crashing_train(items: pd.DataFrame, t: int) -> dict[str, float]:
-            if t == fail_at:
-                raise RuntimeError("node lost")
-            return train(items, t)
+    def __init__(self, parts: TrialParts) -> None:
+        self.calls, generate = 0, parts.teacher.generate
 
-        callables["train"] = crashing_train
-    teacher = build_teacher(config.teacher)
-    calls = {"generate": 0}
-    generate = teacher.generate
+        def counted(*args: object, **kwargs: object) -> object:
+            self.calls += 1
+            return generate(*args, **kwargs)  # type: ignore[arg-type]
 
-    def counting_generate(*args, **kwargs):
-        calls["generate"] += 1
-        return generate(*args, **kwargs)
+        parts.teacher.generate = counted  # type: ignore[method-assign]
 
-    teacher.generate = counting_generate
-    parts = TrialParts(task, build_strategy(config), teacher, **callables, log=lambda _: None)
-    metrics = run_trial(config, parts, pool, test, out)
-    metrics.attrs["teacher_calls"] = calls["generate"]
-    return metrics
+
+def trial_parts(
+    config: TrialConfig, **injected: object
+) -> tuple[TrialParts, FakeStudent, pd.DataFrame, pd.DataFrame]:
+    trial = plan(config)
+    student = FakeStudent({})
+    parts = assemble(trial, student, log=lambda _: None, **injected)  # type: ignore[arg-type]
+    pool, test = seeds_and_test(trial, parts.task)
+    student.answers = dict(
+        zip([*pool["question"], *test["question"]], [*pool["answer"], *test["answer"]], strict=True)
+    )
+    return parts, student, pool, test
+
+
+def run(
+    config: TrialConfig, out: Path, **injected: object
+) -> tuple[pd.DataFrame, FakeStudent, int]:
+    parts, student, pool, test = trial_parts(config, **injected)
+    counting = Counting(parts)
+    metrics = run_trial(parts, pool, test, out)
+    return metrics, student, counting.calls
 
 
 def without_timings(metrics: pd.DataFrame) -> pd.DataFrame:
@@ -68,27 +76,33 @@ def without_timings(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize(
-    ("strategy", "normalisation"), [("loss", "mean"), ("static", "mean"), ("loss_gt", "step")]
+    ("strategy", "normalisation"),
+    [
+        ("loss", "mean"),
+        ("static", "mean"),
+        ("loss_gt", "step"),
+        ("llm2llm", "mean"),
+        ("badge", "mean"),
+    ],
 )
-def test_two_iterations_end_to_end(
-    student: Student, tmp_path: Path, strategy: str, normalisation: str
-) -> None:
-    config = load_config(
-        None, [*OVERRIDES, f"strategy.name={strategy}", f"loss_normalisation={normalisation}"]
-    )
-    started = time.perf_counter()
-    metrics = make_run(config, student, tmp_path)
-    assert time.perf_counter() - started < 60
+def test_two_iterations(tmp_path: Path, strategy: str, normalisation: str) -> None:
+    config = config_of(f"strategy.name={strategy}", f"loss_normalisation={normalisation}")
+    metrics, student, _ = run(config, tmp_path)
+    assert metrics["phase"].tolist() == ["base", "iteration", "iteration"]
     assert metrics["iteration"].tolist() == [-1, 0, 1]
     assert metrics["n_synthetic"].tolist() == [0, 4, 8]
+    # retrain: a fresh adapter on every accepted item, seeded per iteration
+    assert student.trained == [(4, 1), (8, 2)]
     if strategy != "static":  # the scorer's column reached the selection, finite
         assert metrics["score_mean"].iloc[1:].notna().all()
+    else:
+        assert "score_mean" not in metrics
     items = [
         json.loads(line) for line in (tmp_path / "checkpoints" / "iter_001" / "items.jsonl").open()
     ]
     accepted = [item for item in items if item["accepted"]]
-    task = make_task("arith")
-    assert all(task.verify(item["question"], item["answer"]) for item in accepted)
+    arith = make_task(config.task.name)
+    assert all(arith.verify(item["question"], item["answer"]) for item in accepted)
     assert len({item["question"] for item in accepted}) == len(accepted)
     assert {item["iteration"] for item in accepted} == ({0} if strategy == "static" else {0, 1})
     tokens = metrics["teacher_prompt_tokens"].tolist()[1:]
@@ -96,30 +110,36 @@ def test_two_iterations_end_to_end(
     assert 0 < tokens[0] < tokens[1]
 
 
-def test_resume_equals_uninterrupted(student: Student, tmp_path: Path) -> None:
-    config = load_config(None, [*OVERRIDES, "strategy.name=loss", "train.mode=continue"])
-    straight = make_run(config, student, tmp_path / "straight")
+def test_static_picks_its_whole_budget_at_the_start(tmp_path: Path) -> None:
+    run(config_of("strategy.name=static"), tmp_path)
+    state = load_checkpoint(latest_checkpoint(tmp_path))
+    assert [len(p) for p in state.picks] == [8, 0]  # m x T at t = 0, none after
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    config = config_of("strategy.name=loss", "train.mode=continue")
+    straight, uninterrupted, straight_calls = run(config, tmp_path / "straight")
+    parts, student, pool, test = trial_parts(config)
+    student.fail_at_seed = 2  # training at t = 1
     with pytest.raises(RuntimeError, match="node lost"):
-        make_run(config, student, tmp_path / "resumed", fail_at=1)
+        run_trial(parts, pool, test, tmp_path / "resumed")
     assert load_checkpoint(latest_checkpoint(tmp_path / "resumed")).next_iteration == 1
-    resumed = make_run(config, student, tmp_path / "resumed")
+    resumed, student, resumed_calls = run(config, tmp_path / "resumed")
     pd.testing.assert_frame_equal(without_timings(straight), without_timings(resumed))
-    assert resumed.attrs["teacher_calls"] < straight.attrs["teacher_calls"]
+    assert 0 < resumed_calls < straight_calls  # t = 0's teacher calls are not made again
     read = lambda run: (tmp_path / run / "checkpoints" / "iter_001" / "items.jsonl").read_text()  # noqa: E731
     assert read("straight") == read("resumed")
+    # continue: t = 1 trains the resumed adapter (4 items) on all 8 items so far, as straight
+    assert student.skill == uninterrupted.skill == 4 + 8
 
 
-def test_teacher_token_budget_stops_the_trial(student: Student, tmp_path: Path) -> None:
-    config = load_config(None, [*OVERRIDES, "strategy.name=random", "budget.iterations=4"])
-    unlimited = make_run(config, student, tmp_path / "unlimited")
+def test_teacher_token_budget_stops_the_trial(tmp_path: Path) -> None:
+    config = config_of("strategy.name=random", "budget.iterations=4")
+    unlimited, _, _ = run(config, tmp_path / "unlimited")
     per_iteration = unlimited["teacher_tokens_phase"].iloc[1]
-    # Enough for a bit more than one iteration: the second one starts, and is the last.
-    budget = int(per_iteration * 1.5)
-    limited = make_run(
-        config.model_copy(
-            update={"budget": config.budget.model_copy(update={"teacher_tokens": budget})}
-        ),
-        student,
+    budget = int(per_iteration * 1.5)  # a bit more than one iteration: the second is the last
+    limited, _, _ = run(
+        config_of("strategy.name=random", "budget.iterations=4", f"budget.teacher_tokens={budget}"),
         tmp_path / "limited",
     )
     assert limited["iteration"].tolist() == [-1, 0, 1]
@@ -128,146 +148,167 @@ def test_teacher_token_budget_stops_the_trial(student: Student, tmp_path: Path) 
     assert unlimited["teacher_tokens"].iloc[-1] > spent[2]
 
 
-def test_new_items_are_scored_like_their_seeds_without_changing_the_trial(
-    student: Student, tmp_path: Path
-) -> None:
-    config = load_config(None, [*OVERRIDES, "strategy.name=loss"])
-    scored = make_run(config, student, tmp_path / "scored")
-    plain = make_run(
-        config.model_copy(
-            update={"analysis": config.analysis.model_copy(update={"score_items": False})}
-        ),
-        student,
-        tmp_path / "plain",
-    )
-    state = load_checkpoint(latest_checkpoint(tmp_path / "scored"))
-    accepted = [item for item in state.items if item["accepted"]]
-    # Same picks, items and accuracies: scoring items is an observation, not a step.
-    assert state.picks == load_checkpoint(latest_checkpoint(tmp_path / "plain")).picks
-    pd.testing.assert_frame_equal(
-        without_timings(scored)[["n_synthetic", "accuracy", "teacher_tokens"]],
-        without_timings(plain)[["n_synthetic", "accuracy", "teacher_tokens"]],
-    )
-    plain_items = load_checkpoint(latest_checkpoint(tmp_path / "plain")).items
-    assert all("score" not in item for item in plain_items)
-    # Iteration 0's items were scored by the base model (retrain: no adapter before t = 0's
-    # training): the answer NLL of its own greedy answer, as a seed's loss score is.
-    first = [item for item in accepted if item["iteration"] == 0]
-    student.reset_adapter()
-    task = make_task(config.task.name)
-    table = pd.DataFrame([{k: item[k] for k in ("id", "question", "answer")} for item in first])
-    expected = answer_table(config, task, student, table, ("answer_nll",))
-    assert [item["score"] for item in first] == pytest.approx(expected["answer_nll"].tolist())
-    assert [item["student_correct"] for item in first] == expected["correct"].tolist()
-    for item in accepted:
-        assert item["seed_score"] == state.scores[item["iteration"]][item["seed_id"]]
-
-
-def _item(seed: str, t: int, attempt: int, accepted: bool, tokens: int) -> dict:
-    return {
-        "id": f"{seed}{attempt}",
-        "seed_id": seed,
-        "iteration": t,
-        "attempt": attempt,
-        "accepted": accepted,
-        "prompt_tokens": tokens,
-        "completion_tokens": 0,
-    }
+ITEM = {
+    "strategy": "static",
+    "teacher": "oracle",
+    "question": "q",
+    "answer": "a",
+    "final_answer": "1",
+    "completion_tokens": 0,
+    "teacher_calls": 1,
+    "teacher_retries": 0,
+    "teacher_cached": 0,
+    "teacher_error": None,
+    "reject_reason": None,
+}
 
 
 def test_static_trains_on_a_prefix_in_pick_order_charged_its_own_calls() -> None:
+    def item(seed: str, t: int, attempt: int, accepted: bool, tokens: int) -> Item:
+        record = {**ITEM, "id": f"{seed}{attempt}", "seed_id": seed, "iteration": t}
+        return Item.from_json(
+            {**record, "attempt": attempt, "accepted": accepted, "prompt_tokens": tokens}
+        )
+
     # Picks a, b, c; a's first attempt was rejected, so in acceptance order it comes last.
     items = [
-        _item("w", -1, 1, True, 5),  # the warm-up
-        _item("a", 0, 1, False, 10),
-        _item("b", 0, 1, True, 10),
-        _item("c", 0, 1, True, 10),
-        _item("a", 0, 2, True, 10),
+        item("w", -1, 1, True, 5),  # the warm-up
+        item("a", 0, 1, False, 10),
+        item("b", 0, 1, True, 10),
+        item("c", 0, 1, True, 10),
+        item("a", 0, 2, True, 10),
     ]
-    accepted, charged = static_prefix(items, ["a", "b", "c"], 1, None)
-    assert [i["id"] for i in accepted] == ["w1", "a2"]  # a first: pick order
-    assert teacher_tokens(charged) == 5 + 20  # a's rejected attempt is part of its cost
-    accepted, charged = static_prefix(items, ["a", "b", "c"], 2, None)
-    assert [i["id"] for i in accepted] == ["w1", "a2", "b1"]
-    assert teacher_tokens(charged) == 35
+    schedule = plan(config_of("strategy.name=static", "budget.per_iteration=1")).schedule
+    accepted, charged = schedule.static_prefix(items, ["a", "b", "c"], 1)
+    assert [i.id for i in accepted] == ["w1", "a2"]  # a first: pick order
+    assert spend_of(charged).tokens == 5 + 20  # a's rejected attempt is part of its cost
+    accepted, charged = schedule.static_prefix(items, ["a", "b", "c"], 2)
+    assert [i.id for i in accepted] == ["w1", "a2", "b1"] and spend_of(charged).tokens == 35
     # A cap of 30 tokens: b would take the charge to 35, so the prefix stops at a.
-    accepted, charged = static_prefix(items, ["a", "b", "c"], 3, 30)
-    assert [i["id"] for i in accepted] == ["w1", "a2"] and teacher_tokens(charged) == 25
+    capped = plan(config_of("strategy.name=static", "budget.teacher_tokens=30")).schedule
+    accepted, charged = capped.static_prefix(items, ["a", "b", "c"], 3)
+    assert [i.id for i in accepted] == ["w1", "a2"] and spend_of(charged).tokens == 25
+    # m = 1: iteration 1 trains on a and b, and adds only b's call to the charge.
+    _, _, new = schedule.training_set(items, ["a", "b", "c"], [], 1)
+    assert [i.id for i in new] == ["b1"]
 
 
-def test_a_second_random_stream_shares_the_warm_up_but_not_the_picks(
-    student: Student, tmp_path: Path
-) -> None:
-    overrides = [*OVERRIDES, "strategy.name=random", "budget.warmup=4"]
-    runs = {}
-    for stream in (0, 1, 1):
-        out = tmp_path / f"stream{stream}-{len(runs)}"
-        make_run(load_config(None, [*overrides, f"strategy.stream={stream}"]), student, out)
-        runs[len(runs)] = load_checkpoint(latest_checkpoint(out))
-    warm = [[i["question"] for i in s.items if i["iteration"] < 0] for s in runs.values()]
-    assert warm[0] == warm[1] == warm[2]  # the cell's warm-up, whatever the stream
+def test_new_items_are_scored_like_their_seeds_without_changing_the_trial(tmp_path: Path) -> None:
+    scored, _, _ = run(config_of("strategy.name=loss"), tmp_path / "scored")
+    plain, _, _ = run(
+        config_of("strategy.name=loss", "analysis.score_items=false"), tmp_path / "plain"
+    )
+    state = load_checkpoint(latest_checkpoint(tmp_path / "scored"))
+    # Same picks, items and accuracies: scoring items is an observation, not a step.
+    assert state.picks == load_checkpoint(latest_checkpoint(tmp_path / "plain")).picks
+    columns = ["n_synthetic", "accuracy", "teacher_tokens"]
+    pd.testing.assert_frame_equal(scored[columns], plain[columns])
+    plain_items = load_checkpoint(latest_checkpoint(tmp_path / "plain")).items
+    assert all(item.score is None for item in plain_items)
+    assert (
+        "score" not in (tmp_path / "plain" / "checkpoints" / "iter_001" / "items.jsonl").read_text()
+    )
+    # Iteration 0's items were scored by the base model (retrain: no adapter before t = 0's
+    # training): the answer NLL of its own answer, as a seed's loss score is.
+    parts = trial_parts(config_of("strategy.name=loss"))[0]
+    first = [item for item in state.accepted if item.iteration == 0]
+    table = pd.DataFrame(
+        {
+            "id": [i.id for i in first],
+            "question": [i.question for i in first],
+            "answer": [i.answer for i in first],
+        }
+    )
+    expected = parts.student.answers_here(table, ("answer_nll",))
+    assert [item.score for item in first] == pytest.approx(expected["answer_nll"].tolist())
+    assert [item.student_correct for item in first] == expected["correct"].tolist()
+    for item in state.accepted:
+        assert item.seed_score == state.scores[item.iteration][item.seed_id]
+    assert "analysis_calls_phase" not in scored  # loss makes no rating calls to score items
+
+
+def test_a_second_random_stream_shares_the_warm_up_but_not_the_picks(tmp_path: Path) -> None:
+    runs = []
+    for index, stream in enumerate((0, 1, 1)):
+        out = tmp_path / f"run{index}"
+        run(config_of("strategy.name=random", "budget.warmup=4", f"strategy.stream={stream}"), out)
+        runs.append(load_checkpoint(latest_checkpoint(out)))
+    warm = [[i.question for i in s.items if i.iteration < 0] for s in runs]
+    assert warm[0] == warm[1] == warm[2] and len(warm[0]) == 4  # the cell's warm-up
     assert runs[0].picks != runs[1].picks
     assert runs[1].picks == runs[2].picks  # a stream is reproducible
 
 
-def test_difficulty_and_the_analyses_records(student: Student, tmp_path: Path) -> None:
-    config = load_config(None, [*OVERRIDES, "strategy.name=difficulty", "task.params={max_ops: 3}"])
-    answered: list[tuple[str, ...]] = []
-    task = make_task(config.task.name, **config.task.params)
-    pool = load_table(task, config.task.train).head(config.seeds.n)
-    test = load_table(task, config.task.test).head(config.eval.n)
-    callables = student_parts(config, task, student)
-    answers = callables["student_answers"]
+def test_warm_up_row_times_its_generation(tmp_path: Path) -> None:
+    metrics, student, _ = run(config_of("strategy.name=random", "budget.warmup=4"), tmp_path)
+    warm = metrics[metrics["phase"] == "warmup"].iloc[0]
+    assert warm["n_synthetic"] == 4 and warm["n_new"] == 4
+    assert {"seconds_generate", "seconds_train", "seconds_eval"} <= set(warm.dropna().index)
+    assert student.trained[0] == (4, 0)  # the warm-up trains with seed 0 (t = -1)
 
-    def recording(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-        answered.append(tuple(table["id"]))
-        return answers(table, columns)
 
-    callables["student_answers"] = recording
-    parts = TrialParts(
-        task, build_strategy(config), build_teacher(config.teacher), **callables, log=lambda _: None
-    )
-    metrics = run_trial(config, parts, pool, test, tmp_path)
+def test_difficulty_reads_the_pool_and_the_analyses_records(tmp_path: Path) -> None:
+    config = config_of("strategy.name=difficulty", "task.params={max_ops: 3}")
+    parts, student, pool, test = trial_parts(config)
+    metrics = run_trial(parts, pool, test, tmp_path)
     # The pool is never answered to pick seeds: difficulty is a column of the pool.
-    assert tuple(pool["id"]) not in answered
+    seed_prompts = sorted(parts.task.prompt(q) for q in pool["question"])
+    assert seed_prompts not in [sorted(p) for p in student.answered]
     state = load_checkpoint(latest_checkpoint(tmp_path))
-    m = config.budget.per_iteration
-    top = sorted(pool["difficulty"], reverse=True)[:m]  # 8 seeds cycling 1..3: 3, 3, 2, 2
+    top = sorted(pool["difficulty"], reverse=True)[:4]  # 8 seeds cycling 1..3: 3, 3, 2, 2
     for picks in state.picks:  # top_k of the task's own difficulty
         assert sorted(pool.set_index("id").loc[picks, "difficulty"], reverse=True) == top
     rows = metrics[metrics["phase"] == "iteration"]
     assert (rows["picks_difficulty_3"] == top.count(3)).all()
-    levels = sorted(test["difficulty"].unique())
-    for level in levels:  # per-difficulty test accuracy
-        expected = [
-            np.mean([e["correct"][i] for i in test[test["difficulty"] == level]["id"]])
-            for e in state.evaluations
-        ]
+    for level in sorted(test["difficulty"].unique()):  # per-difficulty test accuracy
+        ids = test[test["difficulty"] == level]["id"]
+        expected = [np.mean([e["correct"][i] for i in ids]) for e in state.evaluations]
         assert metrics[f"accuracy_difficulty_{level}"].tolist() == pytest.approx(expected)
-    # One record of per-item correctness per evaluation, matching the accuracy.
     assert [e["phase"] for e in state.evaluations] == ["base", "iteration", "iteration"]
     assert [np.mean(list(e["correct"].values())) for e in state.evaluations] == pytest.approx(
         metrics["accuracy"].tolist()
     )
     # Ordering records: seed scores of both students (difficulty: the same) and correctness.
-    accepted = [i for i in state.items if i["accepted"] and i["iteration"] >= 0]
+    accepted = [i for i in state.accepted if i.iteration >= 0]
     difficulty = pool.set_index("id")["difficulty"]
     assert accepted and all(
-        i["seed_score_first"] == i["seed_score_final"] == difficulty[i["seed_id"]] for i in accepted
+        i.seed_score_first == i.seed_score_final == difficulty[i.seed_id] for i in accepted
     )
     assert all(
-        isinstance(i["correct_first"], bool) and isinstance(i["correct_final"], bool)
-        for i in accepted
+        isinstance(i.correct_first, bool) and isinstance(i.correct_final, bool) for i in accepted
     )
 
 
-def test_loss_scores_the_graded_answer_and_its_stop_token(student: Student) -> None:
-    config = load_config(None, OVERRIDES)
-    task = make_task("arith")
-    table = load_table(task, config.task.test).head(4)
-    scored = answer_table(config, task, student, table, ("answer_nll",))
-    prompts = [task.prompt(q) for q in table["question"]]
-    graded = scored["student_answer"].tolist()
-    assert graded == [task.cut_after_final(a) for a in graded]  # cut as the checker reads it
-    expected = student.nll(prompts, graded, batch_size=4, reduction="mean", add_eos=True)
-    assert scored["answer_nll"].tolist() == pytest.approx(expected.tolist())
+class FakeJudge:
+    """A completion backend that rates every answer 7 at 50 prompt + 5 completion tokens."""
+
+    def identity(self) -> dict[str, str]:
+        return {"model": "fake-judge"}
+
+    def complete(self, prompts: list[str], seeds: list[int]) -> list[Completion]:
+        return [
+            Completion(text="Rating: 7", prompt_tokens=50, completion_tokens=5) for _ in prompts
+        ]
+
+    def stats(self) -> dict[str, int]:
+        return {}
+
+
+def test_rating_calls_that_spend_the_budget_stop_the_trial_with_a_row(tmp_path: Path) -> None:
+    # 8 seeds rated at 55 tokens each: 440 tokens at t = 0 alone, over a cap of 400.
+    config = config_of(
+        "strategy.name=judge", "judge.llm={backend: openai, model: m}", "budget.teacher_tokens=400"
+    )
+    metrics, student, calls = run(config, tmp_path, judge=FakeJudge())
+    assert metrics["phase"].tolist() == ["base", "stopped"]
+    stopped = metrics.iloc[-1]
+    assert stopped["rating_tokens_phase"] == stopped["teacher_tokens"] == 8 * 55
+    assert stopped["n_synthetic"] == 0 and calls == 0 and student.trained == []
+    assert load_checkpoint(latest_checkpoint(tmp_path)).rating.calls == 8
+
+
+def test_every_phase_row_reaches_state_json_and_metrics_alike(tmp_path: Path) -> None:
+    metrics, _, _ = run(config_of("strategy.name=loss", "budget.warmup=4"), tmp_path)
+    rows = json.loads((tmp_path / "checkpoints" / "iter_001" / "state.json").read_text())["metrics"]
+    assert pd.DataFrame(rows).columns.tolist() == metrics.columns.tolist()
+    assert [set(r) for r in rows] == [set(r.dropna().index) for _, r in metrics.iterrows()]

@@ -12,57 +12,33 @@ the student's own (answers, NLLs, gradient embeddings), then :class:`Raters` the
   resumed trial neither ask nor pay for them again. A seed whose teacher answer or its
   rating failed is asked again next iteration and meanwhile gets the middle gap.
 
-LLM calls made here are charged as teacher compute (:class:`RatingCost`).
+LLM calls made here are charged as teacher compute (`ray_asd.records.Spend`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ray_asd.columns import JUDGE_RATING, LION_GAP, REWARD
 from ray_asd.raters.judge import Judge, Rating
-from ray_asd.strategies.scorers import JUDGE_RATING, LION_GAP, REWARD
+from ray_asd.records import Spend
 from ray_asd.tasks import Task
-from ray_asd.teacher import Generated, Teacher
+from ray_asd.teacher import Teacher
 
 # (questions, answers) -> one reward each
 RewardFn = Callable[[list[str], list[str]], np.ndarray]
-RATER_COLUMNS = frozenset({REWARD, JUDGE_RATING, LION_GAP})
-JUDGED_COLUMNS = frozenset({JUDGE_RATING, LION_GAP})  # the columns an LLM judge fills in
+# A rater column's producer: (table, memo, rng) -> (one value per row, what its calls cost)
+Producer = Callable[[pd.DataFrame, dict[str, Any], np.random.Generator], tuple[np.ndarray, Spend]]
 
 
-@dataclass
-class RatingCost:
-    """What the LLM calls of one rating pass cost (charged to the trial as teacher compute)."""
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
-    cached: int = 0
-    retries: int = 0  # transient failures retried by the backend
-    unrated: int = 0  # answers the judge never rated: they got the neutral rating
-    failed: int = 0  # requests that failed for good
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def __add__(self, other: RatingCost) -> RatingCost:
-        return RatingCost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
-
-    def add(self, spent: Sequence[Rating | Generated]) -> None:
-        for call in spent:
-            self.prompt_tokens += call.prompt_tokens
-            self.completion_tokens += call.completion_tokens
-            self.calls += call.calls
-            self.cached += call.cached
-            self.retries += call.retries
-            self.failed += call.error is not None
-            self.unrated += isinstance(call, Rating) and not call.parsed
+def ratings_spend(ratings: Sequence[Rating]) -> Spend:
+    """What a batch of judge calls cost, answers it never rated counted."""
+    return Spend.of(ratings, unrated=sum(not rating.parsed for rating in ratings))
 
 
 @dataclass
@@ -80,7 +56,7 @@ class Raters:
     reward: RewardFn | None = None
     judge: Judge | None = None
     teacher: Teacher | None = None
-    producers: dict[str, Callable[..., np.ndarray]] = field(init=False, repr=False)
+    producers: dict[str, Producer] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.producers = {
@@ -95,7 +71,7 @@ class Raters:
         columns: Sequence[str],
         memo: dict[str, Any],
         rng: np.random.Generator,
-    ) -> tuple[pd.DataFrame, RatingCost]:
+    ) -> tuple[pd.DataFrame, Spend]:
         """``table`` (with ``student_answer``) plus the rater columns named in ``columns``.
 
         Args:
@@ -104,47 +80,47 @@ class Raters:
             memo: the trial's memo (values kept per seed for the whole trial).
             rng: the trial's generator (seeds of sampled judge requests).
         """
-        cost = RatingCost()
+        cost = Spend()
         rated = table.copy()
         for column in columns:
             if column in self.producers:
-                rated[column] = self.producers[column](table, memo, rng, cost)
+                rated[column], spent = self.producers[column](table, memo, rng)
+                cost += spent
         return rated, cost
 
     def _reward(
-        self, table: pd.DataFrame, memo: dict[str, Any], rng: np.random.Generator, cost: RatingCost
-    ) -> np.ndarray:
+        self, table: pd.DataFrame, memo: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[np.ndarray, Spend]:
         if self.reward is None:
             raise ValueError("the reward column needs a reward model")
-        return np.asarray(
-            self.reward(list(table["question"]), list(table["student_answer"])), dtype=float
-        )
+        rewards = self.reward(list(table["question"]), list(table["student_answer"]))
+        return np.asarray(rewards, dtype=float), Spend()
 
     def _judge_rating(
-        self, table: pd.DataFrame, memo: dict[str, Any], rng: np.random.Generator, cost: RatingCost
-    ) -> np.ndarray:
+        self, table: pd.DataFrame, memo: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[np.ndarray, Spend]:
         ratings = self._rate(list(table["question"]), list(table["student_answer"]), rng)
-        cost.add(ratings)
-        return np.array([r.value for r in ratings])
+        return np.array([r.value for r in ratings]), ratings_spend(ratings)
 
     def _lion_gap(
-        self, table: pd.DataFrame, memo: dict[str, Any], rng: np.random.Generator, cost: RatingCost
-    ) -> np.ndarray:
+        self, table: pd.DataFrame, memo: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[np.ndarray, Spend]:
         if self.teacher is None:
             raise ValueError("the lion_gap column needs a teacher")
         references: dict[str, dict[str, Any]] = memo.setdefault("lion", {})
         new = table[~table["id"].isin(list(references))]
+        cost = Spend()
         if len(new):
             seeds = rng.integers(0, 2**31 - 1, size=len(new)).tolist()
             answered = self.teacher.answer(self.task, list(new["question"]), seeds)
-            cost.add(answered)
+            cost += Spend.of(answered)
             ok = [i for i, a in enumerate(answered) if a.answer and a.error is None]
             rated = self._rate(
                 [answered[i].question or "" for i in ok],
                 [answered[i].answer or "" for i in ok],
                 rng,
             )
-            cost.add(rated)
+            cost += ratings_spend(rated)
             # Kept for the trial only when both the answer and its rating came back: a seed
             # whose teacher failed (an outage) is asked again next iteration.
             for i, rating in zip(ok, rated, strict=True):
@@ -154,14 +130,14 @@ class Raters:
                         "teacher_rating": rating.value,
                     }
         student = self._rate(list(table["question"]), list(table["student_answer"]), rng)
-        cost.add(student)
+        cost += ratings_spend(student)
         known = table["id"].isin(list(references)).to_numpy()
         gaps = np.full(len(table), np.nan)
         for row in np.flatnonzero(known):
             gaps[row] = references[table["id"].iloc[row]]["teacher_rating"] - student[row].value
         # A seed without a teacher reference is neither hard nor easy: the middle gap.
         middle = float(np.median(gaps[known])) if known.any() else 0.0
-        return np.where(known, gaps, middle)
+        return np.where(known, gaps, middle), cost
 
     def _rate(
         self, questions: list[str], answers: list[str], rng: np.random.Generator
@@ -175,4 +151,4 @@ class Raters:
         return self.judge
 
 
-__all__ = ["JUDGED_COLUMNS", "RATER_COLUMNS", "Judge", "Raters", "Rating", "RatingCost", "RewardFn"]
+__all__ = ["Judge", "Raters", "Rating", "RewardFn", "ratings_spend"]

@@ -26,11 +26,11 @@ import ray
 from ray.actor import ActorHandle
 from ray.util import ActorPool
 
+from ray_asd.answers import answer_table
 from ray_asd.config import RewardConfig, TrialConfig
 from ray_asd.experiment import ScoringResources
 from ray_asd.student import Student
 from ray_asd.tasks import make_task
-from ray_asd.trial import answer_table
 
 MODEL_SECONDS = "_model_seconds"
 
@@ -156,9 +156,9 @@ class ScoringActors:
 
 
 class PoolAnswers:
-    """The ``student_answers`` part of a runner trial: answers and scores a table on the
-    trial's :class:`StudentScorer` actors, after giving them the trial's adapter when the
-    weights changed since their last pass."""
+    """A runner trial's served answers (`ray_asd.parts.ServedAnswers`): answers and scores a
+    table on the trial's :class:`StudentScorer` actors, after giving them the trial's adapter
+    when the weights changed since their last pass."""
 
     def __init__(
         self,
@@ -174,11 +174,15 @@ class PoolAnswers:
         self.actors = ScoringActors(StudentScorer, config, resources, slot, cache_dir, threads)
         self.version = 0  # bumped whenever the student's weights change
         self.served: int | None = None  # the version the actors hold
-        self.model_seconds = 0.0  # spent inside the actors' answer_table, summed over passes
+        self.model_seconds = 0.0  # inside the actors' answer_table since the last take
 
     def changed(self) -> None:
         """Called by the trial after training or loading an adapter."""
         self.version += 1
+
+    def take_model_seconds(self) -> float:
+        seconds, self.model_seconds = self.model_seconds, 0.0
+        return seconds
 
     def _serve_current_weights(self) -> None:
         if not self.actors.actors:  # new actors (or restarted after the reward model's pass)

@@ -27,15 +27,16 @@ import pandas as pd
 from filelock import FileLock
 from ray import tune
 
+from ray_asd.assemble import assemble, seeds_and_test
 from ray_asd.experiment import Cell, ResourcesConfig
-from ray_asd.loop import Evaluation, TrialParts, begin_trial, evaluate_base, run_trial
+from ray_asd.loop import Evaluation, begin, evaluate_base, run_trial
+from ray_asd.parts import TrialParts
+from ray_asd.plan import TrialPlan, plan
 from ray_asd.runner.scoring import ActorSlot, PoolAnswers, PoolReward
 from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.state import latest_checkpoint, load_checkpoint
-from ray_asd.student import Student
-from ray_asd.tasks import load_table, make_task
 from ray_asd.tracking import TrialRun
-from ray_asd.trial import build_raters, build_strategy, build_teacher, student_parts, write_config
+from ray_asd.trial import write_config
 
 RUN_FILE = "mlflow_run.json"  # written into every checkpoint
 
@@ -60,69 +61,43 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     """The Tune trainable: runs (or continues) the trial of cell ``params["cell"]``."""
     import torch
 
+    from ray_asd.student import Student
+
     began = time.perf_counter()
     cell = setup.cells[params["cell"]]
-    config, out = cell.config, setup.folder / "trials" / cell.name
-    resources = setup.resources
+    config, out, resources = cell.config, setup.folder / "trials" / cell.name, setup.resources
     torch.set_num_threads(resources.torch_threads or max(1, int(resources.trial.cpus)))
-    task = make_task(config.task.name, **config.task.params)
-    pool = load_table(task, config.task.train).head(config.seeds.n)
-    test = load_table(task, config.task.test).head(config.eval.n)
+    trial = plan(config)
     student = Student.from_config(config.student, setup.cache_dir)
     # The runner's own time, outside the loop's phases: logged once the trial ends
     # (bench/overhead.py); MLflow logging and Tune reports are summed over checkpoints.
     overhead = {"student_load": time.perf_counter() - began, "mlflow": 0.0, "tune_report": 0.0}
-    slot = ActorSlot()
+    slot, threads = ActorSlot(), resources.torch_threads
     answers = PoolAnswers(
-        config,
+        config, student, out / "adapters", resources.scoring, slot, setup.cache_dir, threads
+    )
+    reward = PoolReward(config.reward, resources.scoring, slot, setup.cache_dir, threads)
+    parts = assemble(
+        trial,
         student,
-        out / "adapters",
-        resources.scoring,
-        slot,
-        setup.cache_dir,
-        resources.torch_threads,
+        cache_dir=setup.cache_dir,
+        served=answers,
+        completions=setup.teacher,
+        judge=setup.judge,
+        reward=reward,
     )
-    callables = student_parts(config, task, student)
-    # The few new items scored for the report are answered here: cheaper than a round trip
-    # through the actors.
-    callables["item_answers"] = callables["student_answers"]
-    callables["student_answers"] = answers
-    for name in ("train", "load_student"):  # the weights change: actors need the new adapter
-        callables[name] = _then(callables[name], answers.changed)
-    teacher = build_teacher(config.teacher, setup.cache_dir, completions=setup.teacher)
-    reward = PoolReward(
-        config.reward, resources.scoring, slot, setup.cache_dir, resources.torch_threads
-    )
-    parts = TrialParts(
-        task=task,
-        strategy=build_strategy(config),
-        teacher=teacher,
-        rate=build_raters(
-            config,
-            task,
-            teacher,
-            reward=reward,
-            judge_backend=setup.judge,
-            cache_dir=setup.cache_dir,
-        ),
-        log=print,
-        **callables,
-    )
+    pool, test = seeds_and_test(trial, parts.task)
 
     try:  # the actors hold CPUs/GPUs that the next trial needs: released however it ends
         start, from_tune = _restart_point(out)
-        run = _trial_run(setup, cell, out, start)
+        run = _trial_run(setup, cell, trial, out, start)
         if start is None:
             start = _shared_start(setup, cell, parts, pool, test, out)
-        latest, scored = [start], [0.0]
+        latest = [start]
 
         def checkpointed(folder: Path, rows: list[dict[str, Any]]) -> None:
             latest[0] = folder
             _write_json(folder / RUN_FILE, {"run_id": run.run_id})
-            # Model time inside the scoring actors since the last report: the rest of the
-            # answering phases' seconds is the pool's overhead.
-            rows[-1:] = [{**rows[-1], "seconds_scoring_model": answers.model_seconds - scored[0]}]
-            scored[0] = answers.model_seconds
             clock = time.perf_counter()
             # The work is saved: a tracking store that stays down is a warning line, and its
             # rows go with the next checkpoint's (the files for a report on a running trial
@@ -140,7 +115,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
             run.sync(metrics_so_far)  # what a killed attempt computed but had not logged yet
         else:  # the start (shared, or newer than Tune knew) becomes the trial's first report
             checkpointed(start, metrics_so_far)
-        metrics = run_trial(config, parts, pool, test, out, start=start)
+        metrics = run_trial(parts, pool, test, out, start=start)
     finally:
         answers.close()
         reward.close()
@@ -170,11 +145,13 @@ def _restart_point(out: Path) -> tuple[Path | None, bool]:
     return own, False
 
 
-def _trial_run(setup: Setup, cell: Cell, out: Path, start: Path | None) -> TrialRun:
+def _trial_run(
+    setup: Setup, cell: Cell, trial: TrialPlan, out: Path, start: Path | None
+) -> TrialRun:
     """The trial's MLflow run: the one an earlier attempt opened (its id is kept in the trial
     folder and in every checkpoint), or a new one."""
     record = out / RUN_FILE
-    strategy = build_strategy(cell.config)
+    strategy = trial.strategy
     known = [p for p in (record, start / RUN_FILE if start else None) if p and p.is_file()]
     if known:
         state = {"restores": 0, **json.loads(known[0].read_text(encoding="utf-8"))}
@@ -236,9 +213,7 @@ def _shared_start(
             _put_folder(own, lambda staging: shutil.copytree(shared, staging))
             print(f"[trial] {cell.name}: starts from the shared warm-up in {shared}")
             return own
-        own = begin_trial(
-            cell.config, parts, pool, test, out, _shared_base(setup, cell, parts, test)
-        )
+        own = begin(parts, pool, test, out, _shared_base(setup, cell, parts, test))
         _put_folder(shared, lambda staging: shutil.copytree(own, staging))
         print(f"[trial] {cell.name}: published the shared warm-up to {shared}")
         return own
@@ -286,12 +261,3 @@ def _finish(
     if setup.log_adapter and (latest / "student").is_dir():
         run.log_artifact(latest / "student", "adapter")
     run.finish()
-
-
-def _then(first: Any, after: Any) -> Any:
-    def both(*args: Any) -> Any:
-        result = first(*args)
-        after()
-        return result
-
-    return both
