@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ray_asd.config import JudgeConfig
 from ray_asd.raters.rating import parse_rating
 from ray_asd.teacher import Completion, CompletionBackend
 from ray_asd.teacher.prompts import read_template
@@ -69,25 +70,28 @@ class Judge:
         template: the prompt, with ``{question}`` and ``{answer}``.
         attempts: requests per answer at most (the first plus reminders).
         neutral: the rating of an answer no reply rated.
+
+    Build it with :meth:`load`: its defaults are `ray_asd.config.JudgeConfig`'s.
     """
 
     backend: CompletionBackend
     template: str
-    attempts: int = 2
-    neutral: float = 5.5
+    attempts: int
+    neutral: float
 
     @classmethod
-    def load(
-        cls, backend: CompletionBackend, prompt: Path | None, attempts: int, neutral: float
-    ) -> Judge:
-        """A judge with the template in ``prompt`` (default: the built-in one).
+    def load(cls, backend: CompletionBackend, config: JudgeConfig) -> Judge:
+        """The judge ``config`` describes, rating through ``backend``.
+
+        Args:
+            backend: the judge model (``config.llm``'s pool or backend, or the teacher's).
+            config: the template file (None: the built-in one), attempts and neutral rating.
 
         Raises:
             ConfigError: a missing template file or one with unknown placeholders.
         """
-        return cls(
-            backend, read_template(prompt or BUILTIN_PROMPT, PLACEHOLDERS), attempts, neutral
-        )
+        template = read_template(config.prompt or BUILTIN_PROMPT, PLACEHOLDERS)
+        return cls(backend, template, config.attempts, config.neutral)
 
     def prompt(self, question: str, answer: str) -> str:
         # One pass, not str.format: questions and answers hold braces (LaTeX, sets), and a

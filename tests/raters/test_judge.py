@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ray_asd.config import TeacherConfig
+from ray_asd.config import JudgeConfig, TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.raters import Judge, Raters
+from ray_asd.raters.judge import BUILTIN_PROMPT
 from ray_asd.tasks import make_task
 from ray_asd.teacher import OracleTeacher
 from ray_asd.teacher.openai_api import OpenAIBackend
@@ -60,7 +61,7 @@ def words(text: str) -> int:
 
 
 def test_ratings_reminders_and_the_neutral_rating(server: FaultyOpenAIServer) -> None:
-    judge = Judge.load(judge_backend(server), None, attempts=2, neutral=5.5)
+    judge = Judge.load(judge_backend(server), JudgeConfig())
     ratings = judge.rate(QUESTIONS, ANSWERS, [0, 1, 2, 3])
     assert [r.value for r in ratings] == [9.0, 2.0, 4.0, 5.5]
     assert [r.parsed for r in ratings] == [True, True, True, False]
@@ -72,7 +73,7 @@ def test_ratings_reminders_and_the_neutral_rating(server: FaultyOpenAIServer) ->
     assert ratings[0].completion_tokens == words(arith_judge(first, 0))
     # A reminded request carries the prompt, the reply quoted and the reminder.
     assert ratings[2].prompt_tokens > 2 * words(judge.prompt(QUESTIONS[2], ANSWERS[2]))
-    once = Judge.load(judge_backend(server), None, attempts=1, neutral=5.5)
+    once = Judge.load(judge_backend(server), JudgeConfig(attempts=1))
     assert [r.value for r in once.rate(QUESTIONS[2:], ANSWERS[2:], [0, 0])] == [5.5, 5.5]
 
 
@@ -85,18 +86,26 @@ def test_a_failed_request_is_asked_again_and_counted(server: FaultyOpenAIServer)
         )
     )
     server.inject(["400"])  # fails at once, no client retry
-    (rating,) = Judge.load(backend, None, 2, 5.5).rate(QUESTIONS[:1], ANSWERS[:1], [0])
+    (rating,) = Judge.load(backend, JudgeConfig()).rate(QUESTIONS[:1], ANSWERS[:1], [0])
     assert rating.value == 9.0 and rating.calls == 2 and rating.error is None
+
+
+def test_the_config_is_the_one_home_of_the_judges_defaults(server: FaultyOpenAIServer) -> None:
+    judge = Judge.load(judge_backend(server), JudgeConfig())
+    assert judge.template == BUILTIN_PROMPT.read_text(encoding="utf-8")
+    assert (judge.attempts, judge.neutral) == (2, 5.5)
+    with pytest.raises(TypeError, match="attempts"):  # no second set of defaults on Judge
+        Judge(judge.backend, judge.template)  # type: ignore[call-arg]
 
 
 def test_a_custom_template_is_checked(tmp_path: Path, server: FaultyOpenAIServer) -> None:
     bad = tmp_path / "judge.txt"
     bad.write_text("Rate {answer} for {task}")
     with pytest.raises(ConfigError, match=r"unknown placeholder\(s\) \['task'\]"):
-        Judge.load(judge_backend(server), bad, 2, 5.5)
+        Judge.load(judge_backend(server), JudgeConfig(prompt=bad))
     good = tmp_path / "mine.txt"
     good.write_text("Q: {question}\nA: {answer}\nRating?")
-    judge = Judge.load(judge_backend(server), good, 2, 5.5)
+    judge = Judge.load(judge_backend(server), JudgeConfig(prompt=good))
     assert judge.prompt("What is {x}?", "") == "Q: What is {x}?\nA: (no answer)\nRating?"
 
 
@@ -111,7 +120,7 @@ SEEDS = pd.DataFrame(
 
 
 def test_judge_rating_column_and_its_cost(server: FaultyOpenAIServer) -> None:
-    raters = Raters(make_task("arith"), judge=Judge.load(judge_backend(server), None, 2, 5.5))
+    raters = Raters(make_task("arith"), judge=Judge.load(judge_backend(server), JudgeConfig()))
     rated, cost = raters(SEEDS, ("judge_rating",), {}, np.random.default_rng(0))
     assert rated["judge_rating"].tolist() == [9.0, 2.0, 4.0]
     assert cost.calls == 4 and cost.unrated == 0 and cost.failed == 0
@@ -122,7 +131,7 @@ def test_judge_rating_column_and_its_cost(server: FaultyOpenAIServer) -> None:
 def test_lion_gap_asks_the_teacher_once_per_seed(server: FaultyOpenAIServer) -> None:
     task = make_task("arith")
     raters = Raters(
-        task, judge=Judge.load(judge_backend(server), None, 2, 5.5), teacher=OracleTeacher()
+        task, judge=Judge.load(judge_backend(server), JudgeConfig()), teacher=OracleTeacher()
     )
     memo: dict = {}
     rated, first = raters(SEEDS, ("lion_gap",), memo, np.random.default_rng(0))
