@@ -1,8 +1,10 @@
-"""Session-wide fixtures: one model cache per test run, never the user's real cache, and one
-real `mlflow server` (started only by the tests that ask for it)."""
+"""Session-wide fixtures: one model cache per test run, never the user's real cache; one real
+`mlflow server` (started only by the tests that ask for it); a migrated MLflow SQLite store
+that each test asking for one gets a fresh copy of."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,3 +35,25 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {"MLFLOW_DISABLE_TELEMETRY": "true"}
     with http_server(command, f"{uri}/health", root / "server.log", env=env):
         yield uri
+
+
+@pytest.fixture(scope="session")
+def migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store, created by MLflow with every schema migration run: 1.0 to
+    1.5 s on 2 cores, paid once here instead of by every test that opens a store of its own."""
+    from mlflow import MlflowClient
+
+    from ray_asd.tracking import default_uri  # MLflow's import: 2.5 s, for these tests only
+
+    root = tmp_path_factory.mktemp("mlflow-store")
+    MlflowClient(default_uri(root)).search_experiments()
+    return root / "mlflow.db"
+
+
+@pytest.fixture
+def sqlite_uri(migrated_store: Path, tmp_path: Path) -> str:
+    """``default_uri(tmp_path)``, its store a fresh copy of the migrated one (25 ms)."""
+    from ray_asd.tracking import default_uri
+
+    shutil.copyfile(migrated_store, tmp_path / "mlflow.db")
+    return default_uri(tmp_path)

@@ -24,7 +24,6 @@ from ray_asd.tracking import (
     RETRY_SECONDS,
     TrialRun,
     client_of,
-    default_uri,
     flatten,
     prepare_experiment,
     ui_command,
@@ -43,10 +42,8 @@ def test_flatten_names_nested_keys_with_dots() -> None:
 
 
 @pytest.fixture(params=["sqlite", "server"])
-def uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "server":
-        return request.getfixturevalue("mlflow_server")
-    return default_uri(tmp_path)
+def uri(request: pytest.FixtureRequest) -> str:
+    return request.getfixturevalue("mlflow_server" if request.param == "server" else "sqlite_uri")
 
 
 def test_a_trial_run_logs_each_step_once(uri: str, tmp_path: Path) -> None:
@@ -76,8 +73,8 @@ def test_a_trial_run_logs_each_step_once(uri: str, tmp_path: Path) -> None:
     assert Path(downloaded).read_text() == '{"question": "q"}\n'
 
 
-def test_a_deleted_experiment_is_a_config_error(tmp_path: Path) -> None:
-    uri = default_uri(tmp_path)
+def test_a_deleted_experiment_is_a_config_error(sqlite_uri: str, tmp_path: Path) -> None:
+    uri = sqlite_uri
     MlflowClient(uri).delete_experiment(prepare_experiment(uri, "gone", tmp_path))
     with pytest.raises(ConfigError, match="'gone' is deleted"):
         prepare_experiment(uri, "gone", tmp_path)
@@ -91,8 +88,8 @@ def test_ui_command_names_the_store() -> None:
     assert ui_command("http://127.0.0.1:5000") == "open http://127.0.0.1:5000"
 
 
-def test_params_and_tags_are_redacted_at_the_source(tmp_path: Path) -> None:
-    uri = default_uri(tmp_path)
+def test_params_and_tags_are_redacted_at_the_source(sqlite_uri: str, tmp_path: Path) -> None:
+    uri = sqlite_uri
     experiment = prepare_experiment(uri, "secrets", tmp_path)
     config = {
         "teacher": {
@@ -220,10 +217,10 @@ def test_a_store_back_within_the_retries_loses_nothing(
 
 
 def test_mlflow_prints_no_run_link_for_a_uri_with_credentials(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    sqlite_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", raising=False)
-    client_of(default_uri(tmp_path))
+    client_of(sqlite_uri)
     assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ
     client_of("http://ray-asd:hunter2@127.0.0.1:5000")
     assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"

@@ -13,7 +13,7 @@ import pytest
 from mlflow import MlflowClient
 
 from ray_asd.cli import main
-from ray_asd.tracking import TrialRun, default_uri, prepare_experiment, record_grid
+from ray_asd.tracking import TrialRun, prepare_experiment, record_grid
 from tests.report import example
 
 EXPERIMENT = "report-example"
@@ -64,11 +64,7 @@ def write_trial(
 @pytest.fixture(params=["sqlite", "server"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A tracking URI holding the example experiment (and an older run of one cell)."""
-    uri = (
-        default_uri(tmp_path)
-        if request.param == "sqlite"
-        else request.getfixturevalue("mlflow_server")
-    )
+    uri = request.getfixturevalue("sqlite_uri" if request.param == "sqlite" else "mlflow_server")
     name = f"{EXPERIMENT}-{request.param}"
     experiment_id = prepare_experiment(uri, name, tmp_path)
     cells = [
@@ -191,16 +187,18 @@ def test_the_report_is_logged_to_one_report_run(store: str, tmp_path: Path) -> N
     ).read_text()
 
 
-def test_unknown_experiment_names_the_ones_there(tmp_path: Path, capsys) -> None:
-    uri = default_uri(tmp_path)
+def test_unknown_experiment_names_the_ones_there(sqlite_uri: str, tmp_path: Path, capsys) -> None:
+    uri = sqlite_uri
     prepare_experiment(uri, "there", tmp_path)
     assert main(["report", "elsewhere", "--tracking-uri", uri]) == 2
     error = capsys.readouterr().err
     assert "no MLflow experiment 'elsewhere'" in error and "there" in error
 
 
-def test_an_experiment_without_trials_is_one_clear_error(tmp_path: Path, capsys) -> None:
-    uri = default_uri(tmp_path)
+def test_an_experiment_without_trials_is_one_clear_error(
+    sqlite_uri: str, tmp_path: Path, capsys
+) -> None:
+    uri = sqlite_uri
     prepare_experiment(uri, "empty", tmp_path)
     assert main(["report", "empty", "--tracking-uri", uri]) == 2
     assert "has no ray-asd trial runs yet" in capsys.readouterr().err
@@ -214,8 +212,8 @@ def test_without_a_store_it_asks_for_the_uri(tmp_path: Path, monkeypatch, capsys
     assert not (tmp_path / "runs").exists()  # no empty store made on the way
 
 
-def test_a_trial_with_nothing_logged_yet(tmp_path: Path, capsys) -> None:
-    uri = default_uri(tmp_path)
+def test_a_trial_with_nothing_logged_yet(sqlite_uri: str, tmp_path: Path, capsys) -> None:
+    uri = sqlite_uri
     experiment_id = prepare_experiment(uri, "fresh", tmp_path)
     tags = {"strategy": "loss", "student": "tiny", "task": "arith", "seed": "0"}
     TrialRun.start(uri, experiment_id, "loss-tiny-arith-seed0", tags, {"budget": {"iterations": 3}})
