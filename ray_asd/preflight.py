@@ -20,8 +20,11 @@ from ray_asd.config import TeacherConfig, TrialConfig
 from ray_asd.config_file import Problems
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import Cell, ExperimentConfig, cells, check_cell
+from ray_asd.plan import build_strategy, plan
+from ray_asd.schedule import Schedule
 from ray_asd.tasks import DataSource, Task, load_table, make_task
 from ray_asd.tasks.check import shared_questions
+from ray_asd.teacher.backends import openai_settings, vllm_settings
 
 log = logging.getLogger(__name__)
 
@@ -130,15 +133,13 @@ def _pick_problems(cell: Cell, pool: int, where: str) -> list[str]:
     selector itself is asked, on ``pool`` equal scores, so no list of names can go stale.
     The warm-up always draws uniformly: any size fits any pool.
     """
-    from ray_asd.trial import build_strategy
-
     budget = cell.config.budget
     try:
         strategy = build_strategy(cell.config)
     except ConfigError:
         return []  # check_cell has said why
-    # static picks its whole budget at t = 0; the others per_iteration at every iteration.
-    picks = budget.per_iteration * (budget.iterations if strategy.upfront else 1)
+    # The most picks at once: static's whole budget at t = 0, else per_iteration.
+    picks = Schedule.of(cell.config, strategy.upfront).picks(0)
     if picks <= pool:
         return []
     try:
@@ -173,26 +174,25 @@ def _environment_problems(trial: TrialConfig, where: str) -> list[str]:
     """The API key variables the trial's OpenAI-wire teacher and judge read; never a value."""
     llms: list[tuple[str, TeacherConfig]] = [("teacher", trial.teacher)]
     if trial.judge.llm is not None:
-        from ray_asd.trial import needs_judge
-
         try:
-            if needs_judge(trial):  # the judge pool starts only for a strategy that reads it
+            if plan(trial).needs_judge:  # the judge pool starts only for a strategy that reads it
                 llms.append(("judge.llm", trial.judge.llm))
         except ConfigError:
             pass  # check_cell has said why the strategy does not build
     problems = []
     for key, llm in llms:
-        if llm.backend != "openai":
+        settings = openai_settings(llm)
+        if settings is None:
             continue
         from ray_asd.teacher.openai_api import api_key
 
         try:
             api_key(llm)  # the backend's own rule: a local base_url may go without a key
         except ConfigError:
-            variable = llm.openai.api_key_env
             problems.append(
-                f"{where}: {key}.openai.api_key_env: the environment variable {variable} is "
-                f"not set; it must hold the API key of {llm.openai.base_url or 'the OpenAI API'}"
+                f"{where}: {key}.openai.api_key_env: the environment variable "
+                f"{settings.api_key_env} is not set; it must hold the API key of "
+                f"{settings.base_url or 'the OpenAI API'}"
             )
     return problems
 
@@ -211,8 +211,8 @@ def _remote_code(config: TrialConfig, where: str) -> list[str]:
         keys.append("reward.trust_remote_code")
     judge = config.judge.llm
     engines = {  # the vLLM engines a trial may start, by key
-        "teacher": config.teacher.vllm if config.teacher.backend == "vllm" else None,
-        "judge.llm": judge.vllm if judge is not None and judge.backend == "vllm" else None,
+        "teacher": vllm_settings(config.teacher),
+        "judge.llm": vllm_settings(judge) if judge is not None else None,
         "reward": config.reward.vllm if config.reward.backend == "vllm" else None,
     }
     keys += [

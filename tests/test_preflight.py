@@ -221,6 +221,19 @@ def test_remote_code_gives_one_warning_per_key(
     assert "allow it only for models you trust" in warnings[0]
 
 
+def test_remote_code_counts_only_where_a_vllm_engine_reads_it(tmp_path: Path) -> None:
+    kwargs = "vllm: {engine_kwargs: {trust_remote_code: true}}"
+    path = experiment(
+        tmp_path,
+        f"teacher: {{backend: transformers, model: 'tiny:', {kwargs}}}\n"  # ignored there
+        f"judge: {{llm: {{backend: vllm, model: org/j, {kwargs}}}}}\n"
+        "grid: {strategy: [judge]}\n",
+    )
+    warnings = preflight(load_experiment(path), str(path))
+    [warning] = warnings
+    assert warning.split(": ")[1] == "judge.llm.vllm.engine_kwargs.trust_remote_code"
+
+
 def test_every_problem_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_ASD_TEST_KEY", raising=False)
     path = experiment(

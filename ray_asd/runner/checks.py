@@ -22,7 +22,9 @@ from ray import tune
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources
+from ray_asd.kinds import teacher_kind
 from ray_asd.redact import redact
+from ray_asd.teacher.backends import engine_shards
 from ray_asd.tracking import flatten
 
 RECORD = "experiment.json"  # the config the experiment runs with, redacted (resume compares)
@@ -172,7 +174,7 @@ def resource_requests(resources: ResourcesConfig, pools: list[Pool]) -> list[Req
     ]
     for pool in pools:
         what = f"per {pool.role} engine"
-        parallel = pool.llm.vllm.tensor_parallel_size if pool.llm.backend == "vllm" else 1
+        parallel = engine_shards(pool.llm)
         if parallel > 1:  # `teacher_pool._placement`: a bundle of 1 GPU + 1 CPU per shard
             key = f"{pool.section}.vllm.tensor_parallel_size"
             requests.append(Request(key, what, 1.0, 1.0, parallel))
@@ -256,7 +258,8 @@ def check_address(address: str | None) -> None:
 
 
 def pool_cpus(llm: TeacherConfig, resources: TeacherResources) -> float:
-    """CPUs per engine: as configured, else none for the oracle (a function) and 1 for an LLM."""
+    """CPUs per engine: as configured, else 1 for a kind served by engines and none for one
+    that is not (the oracle: a function each trial runs)."""
     if resources.cpus is not None:
         return resources.cpus
-    return 0.0 if llm.backend == "oracle" else 1.0
+    return 1.0 if teacher_kind(llm.backend).engine else 0.0

@@ -37,6 +37,8 @@ from ray import tune
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import Cell, ExperimentConfig, ResourcesConfig, cells
 from ray_asd.failure import check_writable, root_cause
+from ray_asd.kinds import teacher_kind
+from ray_asd.plan import plan
 from ray_asd.redact import redact_text
 from ray_asd.runner.checks import (
     RECORD,
@@ -51,7 +53,6 @@ from ray_asd.runner.checks import (
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
 from ray_asd.tracking import default_uri, prepare_experiment, record_grid, ui_command
-from ray_asd.trial import needs_judge
 
 NAMESPACE = "ray-asd"
 # Environment the trials and actors need as the driver has it (on a remote cluster too).
@@ -124,13 +125,15 @@ def run_experiment(
 
 
 def _pools(config: ExperimentConfig, grid: dict[str, Cell]) -> list[Pool]:
-    """The engine pools the experiment starts: the teacher's unless it is the oracle (a
-    function each trial runs), the judge's when a cell's strategy asks an LLM judge."""
+    """The engine pools the experiment starts: the teacher's when its kind is served by
+    engines (not the oracle, a function each trial runs), the judge's when a cell's strategy
+    asks an LLM judge."""
     pools = []
-    if config.teacher.backend != "oracle":
+    if teacher_kind(config.teacher.backend).engine:
         pools.append(Pool("teacher", config.teacher, config.resources.teacher))
-    if config.judge.llm is not None and any(needs_judge(cell.config) for cell in grid.values()):
-        pools.append(Pool("judge", config.judge.llm, config.resources.judge))
+    judge = config.judge.llm
+    if judge is not None and any(plan(cell.config).needs_judge for cell in grid.values()):
+        pools.append(Pool("judge", judge, config.resources.judge))
     return pools
 
 
@@ -148,8 +151,8 @@ def _fit(
     experiment_id = prepare_experiment(uri, mlflow_experiment, folder.parent)
     record_grid(uri, experiment_id, [cell.tags for cell in grid.values()])
     cache = os.environ.get("RAY_ASD_CACHE")
-    if config.teacher.backend == "oracle":
-        print(f"[run] {config.name}: {len(grid)} trials, oracle teacher")
+    if not teacher_kind(config.teacher.backend).engine:
+        print(f"[run] {config.name}: {len(grid)} trials, {config.teacher.backend} teacher")
     started: dict[str, TeacherPool] = {}
     for pool in pools:
         print(

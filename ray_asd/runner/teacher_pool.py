@@ -23,8 +23,9 @@ from ray.util.placement_group import placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
 from ray_asd.config import TeacherConfig
+from ray_asd.kinds import teacher_kind
 from ray_asd.teacher import CachedBackend, Completion
-from ray_asd.teacher.backends import make_backend
+from ray_asd.teacher.backends import engine_shards, make_backend
 
 API_CALLS_AT_ONCE = 16
 
@@ -139,9 +140,9 @@ def start_pool(
             # an engine that dies on every call (out of memory) fails its trials instead.
             max_restarts=3,
             max_task_retries=3,
-            # An API client waits on the network: it serves several trials at once. A local
-            # engine computes: one batch at a time.
-            max_concurrency=API_CALLS_AT_ONCE if config.backend == "openai" else 1,
+            # An engine that loads its model computes: one batch at a time. One that loads
+            # none (an API client) waits on the network: it serves several trials at once.
+            max_concurrency=1 if teacher_kind(config.backend).loads_model else API_CALLS_AT_ONCE,
             **_placement(config, cpus, gpus),
         )
         .remote(config, str(cache_dir) if cache_dir else None, str(teacher_cache), name)
@@ -160,7 +161,7 @@ def _running(name: str, namespace: str) -> Any | None:
 
 
 def _placement(config: TeacherConfig, cpus: float, gpus: float) -> dict[str, Any]:
-    parallel = config.vllm.tensor_parallel_size if config.backend == "vllm" else 1
+    parallel = engine_shards(config)
     if parallel == 1:
         return {"num_cpus": cpus, "num_gpus": gpus}
     group = placement_group([{"GPU": 1, "CPU": 1}] * parallel)

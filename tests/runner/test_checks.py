@@ -85,6 +85,16 @@ def test_requests_name_the_keys_that_set_them() -> None:
     ]
 
 
+def test_only_a_vllm_engine_spans_its_tensor_parallel_gpus() -> None:
+    resources = ResourcesConfig.model_validate({"teacher": {"gpus": 1}})
+    settings = {"model": "org/teacher", "vllm": {"tensor_parallel_size": 2}}
+    local = TeacherConfig.model_validate({"backend": "transformers", **settings})
+    # transformers ignores the vllm section: one engine on one node, as resources.teacher says
+    assert resource_requests(resources, [Pool("teacher", local, resources.teacher)])[2:] == [
+        Request("resources.teacher", "per teacher engine", 1.0, 1.0)
+    ]
+
+
 def secret_config(token: str) -> ExperimentConfig:
     return ExperimentConfig.model_validate(
         {
@@ -154,6 +164,7 @@ def held_by_another_process(folder: Path) -> Iterator[int]:
         holder.wait()
 
 
+@pytest.mark.slow  # the holder is a Python process importing the runner: ~10 s on 2 cores
 def test_a_killed_drivers_lock_does_not_block(tmp_path: Path) -> None:
     folder = tmp_path / "exp"
     refused = pytest.raises(ConfigError)

@@ -24,10 +24,13 @@ from mlflow import MlflowClient
 from ray.util.state import list_actors
 
 from ray_asd.cli import main
+from ray_asd.config import TrialConfig
 from ray_asd.errors import ConfigError, DataError
-from ray_asd.experiment import load_experiment
+from ray_asd.experiment import Cell, ExperimentConfig, load_experiment
 from ray_asd.failure import Cause, root_cause
 from ray_asd.runner import Outcome, format_outcome, run_experiment
+from ray_asd.runner.checks import Pool
+from ray_asd.runner.run import _pools
 from ray_asd.tracking import default_uri
 from tests.helpers.openai_server import FaultyOpenAIServer, arith_teacher
 
@@ -36,6 +39,11 @@ from .test_checks import held_by_another_process
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 CELLS = ["loss-tiny-arith-seed0", "random-tiny-arith-seed0"]
+
+
+def on_ray(test: Callable[..., None]) -> Callable[..., None]:
+    """A test on the test cluster (conftest): in the ray and the slow layer."""
+    return pytest.mark.slow(pytest.mark.ray(test))
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +94,7 @@ def alive_trials() -> list[psutil.Process]:
     ]
 
 
+@on_ray
 def test_smoke_grid_writes_one_mlflow_run_per_trial(
     smoke: tuple[Outcome, Path], mlflow_server: str, tmp_path: Path
 ) -> None:
@@ -145,6 +154,7 @@ def test_smoke_grid_writes_one_mlflow_run_per_trial(
     ]
 
 
+@on_ray
 def test_scoring_actors_run_on_the_worker_node(
     smoke: tuple[Outcome, Path], ray_cluster: LocalCluster
 ) -> None:
@@ -159,6 +169,7 @@ def arith_server() -> Iterator[FaultyOpenAIServer]:
         yield server
 
 
+@on_ray
 def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
     smoke: tuple[Outcome, Path], arith_server: FaultyOpenAIServer, tmp_path: Path
 ) -> None:
@@ -209,6 +220,7 @@ def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
     assert steps == [-2, -1, 0, 1]
 
 
+@on_ray
 def test_resume_after_the_driver_is_stopped(
     smoke: tuple[Outcome, Path],
     ray_cluster: LocalCluster,
@@ -256,6 +268,7 @@ def test_resume_without_an_experiment_fails_before_ray_work(
     assert "--resume: no experiment 'smoke'" in capsys.readouterr().err
 
 
+@on_ray
 def test_report_on_the_smoke_run(
     smoke: tuple[Outcome, Path], mlflow_server: str, tmp_path: Path
 ) -> None:
@@ -280,6 +293,7 @@ def test_report_on_the_smoke_run(
     assert "What is missing" not in (out / "report.md").read_text()
 
 
+@on_ray
 def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
     ray_cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -307,6 +321,7 @@ def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
     )
 
 
+@on_ray
 def test_a_request_no_node_can_hold_is_one_line_and_writes_nothing(
     ray_cluster: LocalCluster,
     tmp_path: Path,
@@ -322,6 +337,7 @@ def test_a_request_no_node_can_hold_is_one_line_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
+@on_ray
 def test_a_second_driver_of_an_experiment_is_refused(
     ray_cluster: LocalCluster,
     tmp_path: Path,
@@ -340,6 +356,7 @@ def test_a_second_driver_of_an_experiment_is_refused(
     assert [p.name for p in folder.iterdir()] == ["driver.lock"]  # no experiment.json, no tune/
 
 
+@on_ray
 def test_errors_raised_in_actors_and_tasks_unwrap_to_their_cause(
     ray_cluster: LocalCluster,
 ) -> None:
@@ -382,3 +399,39 @@ def test_the_summary_shows_the_tracking_uri_without_credentials() -> None:
     assert "s3cret-pass" not in text
     assert "MLflow: experiment 'e' at https://***@mlflow.example:5000" in text.splitlines()
     assert text.splitlines()[-1] == "FAILED b: ConfigError: budget.warmup: 99 > 40 seeds"
+
+
+def pools_of(strategies: list[str], **shared: object) -> list[Pool]:
+    """The pools `ray-asd run` would start for a grid of these strategies (no Ray)."""
+    config = ExperimentConfig.model_validate(shared)
+    grid = {
+        name: Cell(name, TrialConfig.model_validate({**config.shared(), "strategy": name}), {})
+        for name in strategies
+    }
+    return _pools(config, grid)
+
+
+OPENAI = {"backend": "openai", "model": "teacher-7b"}
+JUDGE = {"llm": {"backend": "openai", "model": "judge-7b"}}
+
+
+def test_the_oracle_starts_no_pool_and_an_llm_teacher_one() -> None:
+    assert pools_of(["loss", "random"]) == []
+    [pool] = pools_of(["loss", "random"], teacher=OPENAI)
+    assert (pool.role, pool.llm.model, pool.section) == ("teacher", "teacher-7b", "teacher")
+
+
+def test_a_judge_pool_starts_only_for_a_grid_with_a_judged_strategy() -> None:
+    assert [p.role for p in pools_of(["loss", "random"], teacher=OPENAI, judge=JUDGE)] == [
+        "teacher"
+    ]
+    pools = pools_of(["loss", "judge"], teacher=OPENAI, judge=JUDGE)
+    assert [(p.role, p.llm.model, p.section) for p in pools] == [
+        ("teacher", "teacher-7b", "teacher"),
+        ("judge", "judge-7b", "judge.llm"),
+    ]
+    # The oracle cannot judge, a judge model of its own can: lion under the oracle.
+    [pool] = pools_of(["lion"], judge=JUDGE)
+    assert (pool.role, pool.llm.model) == ("judge", "judge-7b")
+    # No judge.llm: the teacher's pool judges, none other starts.
+    assert [p.role for p in pools_of(["judge"], teacher=OPENAI)] == ["teacher"]
