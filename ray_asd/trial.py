@@ -20,7 +20,7 @@ from ray_asd.errors import ConfigError
 from ray_asd.loop import run_trial
 from ray_asd.plan import plan
 from ray_asd.redact import redact
-from ray_asd.state import latest_checkpoint
+from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.tracking import flatten
 
 CONFIG_FILE = "config.json"  # in the trial's folder: the config it runs under, redacted
@@ -96,7 +96,7 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
     if (out / "checkpoints").exists():
         check_same_config(out, config)
     trial = plan(config)
-    from ray_asd.student import Student  # imports torch: after every check
+    from ray_asd.student.model import Student  # imports torch: after every check
 
     write_config(out / CONFIG_FILE, config)
     student = Student.from_config(config.student, cache_dir)
@@ -107,12 +107,13 @@ def run(config: TrialConfig, out: Path, *, cache_dir: Path | None = None) -> pd.
         stats = parts.teacher.completions.stats()
         print(f"[trial] teacher backend: {stats}")
         (out / "teacher_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-    metrics.to_csv(out / "metrics.csv", index=False)
-    (out / "metrics.json").write_text(
-        json.dumps(metrics.to_dict("records"), indent=2), encoding="utf-8"
-    )
     checkpoint = latest_checkpoint(out)
     assert checkpoint is not None  # run_trial wrote one at least
+    metrics.to_csv(out / "metrics.csv", index=False)
+    # The rows as the checkpoint holds them: a phase's absent keys stay absent (the table's
+    # NaN would be written as a bare NaN, which strict JSON readers refuse).
+    rows = load_checkpoint(checkpoint).metrics
+    (out / "metrics.json").write_text(json.dumps(rows, indent=2), encoding="utf-8")
     for name in ("items.jsonl", "evaluations.jsonl"):
         (out / name).write_bytes((checkpoint / name).read_bytes())
     return metrics

@@ -29,8 +29,8 @@ def test_every_config_validates(path: Path) -> None:
     from ray_asd.config import TrialConfig
     from ray_asd.config_file import load_config
     from ray_asd.experiment import ExperimentConfig, load_experiment
+    from ray_asd.plan import build_strategy
     from ray_asd.tasks import make_task
-    from ray_asd.trial import build_strategy
 
     experiment_keys = set(ExperimentConfig.model_fields) - set(TrialConfig.model_fields)
     if experiment_keys & set(yaml.safe_load(path.read_text(encoding="utf-8"))):

@@ -1,5 +1,7 @@
 """Experiment configs: the grid's cells, per-axis blocks, and one error line per bad key."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +172,21 @@ def test_grid_blocks_refuse_non_finite_numbers(tmp_path: Path) -> None:
 def test_a_shared_strategy_string_is_valid(tmp_path: Path) -> None:
     (cell,) = cells(load_experiment(write(tmp_path, "strategy: random\n")))
     assert cell.config.strategy.name == "random"
+
+
+def test_validating_every_shipped_config_imports_neither_torch_nor_ray() -> None:
+    # In a fresh interpreter: this process has imported both by now. load_experiment validates
+    # every cell (strategies and what they read, raters, students, tasks).
+    code = (
+        "import sys, pathlib\n"
+        "from ray_asd.experiment import load_experiment\n"
+        "for path in sorted(pathlib.Path('configs').rglob('*.yaml')):\n"
+        "    load_experiment(path)\n"
+        "heavy = sorted({'torch', 'transformers', 'peft', 'ray'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -50,6 +50,11 @@ def test_trial_writes_results_and_prints_the_table(tmp_path: Path, capsys) -> No
     assert {item["strategy"] for item in items} == {"warmup", "loss"}
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["budget"]["warmup"] == 4
+    # One row per phase, the same columns in metrics.csv, metrics.json and the checkpoint.
+    state = json.loads((tmp_path / "run" / "checkpoints" / "iter_000" / "state.json").read_text())
+    assert pd.DataFrame(state["metrics"]).columns.tolist() == metrics.columns.tolist()
+    written = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert written == state["metrics"]
 
 
 def test_warm_up_is_shared_by_every_strategy(tmp_path: Path, capsys) -> None:

@@ -39,7 +39,7 @@ def count_steps(answer: str) -> int:
 def normalise_nll(total_nll: float, n_tokens: int, answer: str, how: str) -> float:
     """An answer's NLL as a loss score: per token (``mean``, the paper's), ``sum``, or ``step``.
 
-    Per-token means favour short answers (STACK-NOTES: `loss_gt` top-64 picked almost only
+    Per-token means favour short answers (measured on arith: `loss_gt` top-64 picked almost only
     one-step problems); ``sum`` and ``step`` weigh long, multi-step answers up.
     """
     if how == "mean":

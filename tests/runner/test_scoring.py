@@ -12,13 +12,14 @@ import ray
 import torch
 from ray.exceptions import RayActorError
 
+from ray_asd.answers import answer_table
+from ray_asd.columns import ANSWER_NLL
+from ray_asd.config import TrainConfig
 from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors
-from ray_asd.strategies.scorers import ANSWER_NLL
-from ray_asd.student import Student, TrainSettings
+from ray_asd.student.model import Student
 from ray_asd.tasks import load_table, make_task
-from ray_asd.trial import answer_table
 from tests.runner.conftest import LocalCluster
 
 
@@ -101,7 +102,8 @@ def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
         student.train(
             [task.prompt(q) for q in table["question"]],
             list(table["answer"]),
-            TrainSettings(lr=5e-2, epochs=3, batch_size=6),
+            TrainConfig(learning_rate=5e-2, epochs=3, batch_size=6),
+            seed=0,
         )
         answers.changed()
         trained = answers(table, (ANSWER_NLL,))
