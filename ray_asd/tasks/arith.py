@@ -1,9 +1,9 @@
 """`arith`: procedurally generated multi-step arithmetic problems with a difficulty knob.
 
 The laptop benchmark for the paper's claim: SmolLM2-135M starts near 0% and climbs to 39%
-after 256 random LoRA examples (20% after 64; 100 test problems, 2 epochs, r 16), and difficulty (the number of
-operations) separates what a student gets right from what it gets wrong, so a strategy that
-focuses on its errors *can* beat random.
+after 256 random LoRA examples (20% after 64; 100 test problems, 2 epochs, r 16), and
+difficulty (the number of operations) separates what a student gets right from what it gets
+wrong, so a strategy that focuses on its errors *can* beat random.
 
 A problem chains ``ops`` operations on a start number::
 
