@@ -22,6 +22,8 @@ from ray_asd.student.model import Student
 from ray_asd.tasks import load_table, make_task
 from tests.runner.conftest import LocalCluster
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
 
 class Echo:
     """A scoring actor class that tags each row (with its ``config``), its batch's size and

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from mlflow import MlflowClient
 
 from ray_asd.experiment import load_experiment
@@ -15,6 +16,8 @@ from ray_asd.runner import run_experiment
 from ray_asd.tracking import RETRY_SECONDS, default_uri
 
 from .conftest import LocalCluster
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 CELL = "loss-tiny-arith-seed0"
