@@ -140,6 +140,7 @@ def test_path_and_hub_are_exclusive(capsys) -> None:
     assert "not allowed with argument" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # the console script in a process of its own
 def test_console_script_exit_code(tmp_path: Path) -> None:
     path = tmp_path / "e.jsonl"
     path.write_text("", encoding="utf-8")
@@ -230,6 +231,7 @@ def test_out_that_is_a_file_is_one_line(tmp_path: Path, capsys) -> None:
     assert out_file.read_text() == "x"
 
 
+@pytest.mark.slow  # each command in a process of its own (1.5-16 s: `run` imports Ray)
 @pytest.mark.parametrize(
     "argv",
     [

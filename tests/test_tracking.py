@@ -41,7 +41,8 @@ def test_flatten_names_nested_keys_with_dots() -> None:
     assert flat == {"task.name": "arith", "task.params.max_ops": "3", "seed": "0", "x": "{}"}
 
 
-@pytest.fixture(params=["sqlite", "server"])
+# The real server is a process of its own (22-25 s to start on 2 busy cores): a slow variant.
+@pytest.fixture(params=["sqlite", pytest.param("server", marks=pytest.mark.slow)])
 def uri(request: pytest.FixtureRequest) -> str:
     return request.getfixturevalue("mlflow_server" if request.param == "server" else "sqlite_uri")
 
@@ -170,6 +171,7 @@ def relay(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay
     relay.listener.close()
 
 
+@pytest.mark.slow  # behind the relay: the real server
 def test_an_outage_is_one_warning_and_its_rows_follow_at_the_next_sync(
     relay: Relay,
     mlflow_server: str,
@@ -201,6 +203,7 @@ def test_an_outage_is_one_warning_and_its_rows_follow_at_the_next_sync(
     assert [a.path for a in client.list_artifacts(run.run_id)] == ["items.jsonl"]
 
 
+@pytest.mark.slow  # behind the relay: the real server
 def test_a_store_back_within_the_retries_loses_nothing(
     relay: Relay, mlflow_server: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

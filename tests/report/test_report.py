@@ -86,6 +86,7 @@ def report(store: str, out: Path) -> int:
     return main(["report", name, "--tracking-uri", uri, "--out", str(out)])
 
 
+@pytest.mark.slow  # a whole report: figures, tables, 7 runs logged (3-10 s)
 def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Path, capsys) -> None:
     out = tmp_path / "report"
     assert report(store, out) == 0
@@ -169,6 +170,7 @@ def test_report_tables_match_the_hand_computed_numbers(store: str, tmp_path: Pat
     assert "<td>loss</td>" in page
 
 
+@pytest.mark.slow  # a whole report: figures, tables, 7 runs logged (3-10 s)
 def test_the_report_is_logged_to_one_report_run(store: str, tmp_path: Path) -> None:
     uri, name = store.split()
     assert report(store, tmp_path / "first") == 0

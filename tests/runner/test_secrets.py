@@ -30,6 +30,8 @@ PLANTED = {
     "driver environment": "planted-driver-env-token-6e1f",
 }
 
+pytestmark = [pytest.mark.ray, pytest.mark.slow]  # `ray-asd run` starting its own Ray
+
 
 @pytest.fixture
 def arith_server() -> Iterator[FaultyOpenAIServer]:

@@ -37,6 +37,7 @@ def test_replies_come_back_and_the_child_is_reused(worker: DeadlineWorker) -> No
     assert worker._process is first and worker.restarts == 0
 
 
+@pytest.mark.slow  # waits out the 1 s deadline
 @pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "other thread"])
 def test_a_stalled_request_is_cut_off_and_the_next_one_is_served(
     worker: DeadlineWorker, on_thread: bool

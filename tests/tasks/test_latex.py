@@ -77,21 +77,27 @@ def test_math_checking_works_off_the_main_thread() -> None:
 
 
 # Outputs that stall or blow up a checker, each with how long the math task's checker took on
-# it before the deadline (at bb4e30f, in a thread, 30 s cut-off; 2 cores).
-PATHOLOGICAL = {
-    "power tower": "\\boxed{9^{9^{9^{9}}}}",  # refused before too (< 1 ms)
-    "10k-deep parentheses": "\\boxed{" + "(" * 10_000 + "1" + ")" * 10_000 + "}",  # fails fast
-    "200-deep parentheses": "\\boxed{" + "(" * 200 + "1" + ")" * 200 + "}",  # over 30 s
-    "factorial chain": "\\boxed{9!!!}",  # over 30 s
-    "symbolic power": "\\boxed{(x+y+z)^{400}}",  # over 30 s
-    "big integer power": "\\boxed{123456^{654321}}",  # 4 s
-    "huge factorial": "\\boxed{100000!}",  # refused before too
-    "1 MB output": "x" * 1_000_000 + "\\boxed{5}",  # was read whole (and correct)
-}
+# it before the deadline (at bb4e30f, in a thread, 30 s cut-off; 2 cores). Those math-verify
+# itself stops after its 1 s timeout are slow tests: each waits that second out.
+WAITS = pytest.mark.slow
+PATHOLOGICAL = [
+    pytest.param("\\boxed{9^{9^{9^{9}}}}", id="power tower"),  # refused before too (< 1 ms)
+    pytest.param(
+        "\\boxed{" + "(" * 10_000 + "1" + ")" * 10_000 + "}", id="10k-deep parentheses"
+    ),  # fails fast
+    pytest.param(
+        "\\boxed{" + "(" * 200 + "1" + ")" * 200 + "}", id="200-deep parentheses"
+    ),  # over 30 s
+    pytest.param("\\boxed{9!!!}", id="factorial chain", marks=WAITS),  # over 30 s
+    pytest.param("\\boxed{(x+y+z)^{400}}", id="symbolic power", marks=WAITS),  # over 30 s
+    pytest.param("\\boxed{123456^{654321}}", id="big integer power", marks=WAITS),  # 4 s
+    pytest.param("\\boxed{100000!}", id="huge factorial"),  # refused before too
+    pytest.param("x" * 1_000_000 + "\\boxed{5}", id="1 MB output"),  # was read whole (and correct)
+]
 
 
 @pytest.mark.parametrize("on_thread", [False, True], ids=["main thread", "other thread"])
-@pytest.mark.parametrize("output", PATHOLOGICAL.values(), ids=PATHOLOGICAL.keys())
+@pytest.mark.parametrize("output", PATHOLOGICAL)
 def test_pathological_output_is_wrong_with_a_reason(
     output: str, on_thread: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -122,7 +128,7 @@ def test_pathological_output_is_wrong_with_a_reason(
         ("9^{9^{9^{9}}}", "the answer is not parsed: a power tower"),
         ("2^{12345678}", "the answer is not parsed: an exponent of seven or more digits"),
         ("1" + "(" * 11 + "1" + ")" * 11, "the answer is not parsed: brackets nested 11 deep"),
-        ("(x+y+z)^{400}", "math-verify took over 1 s"),
+        pytest.param("(x+y+z)^{400}", "math-verify took over 1 s", marks=WAITS),
     ],
 )
 def test_verdict_reasons(answer: str, reason: str) -> None:
@@ -130,6 +136,7 @@ def test_verdict_reasons(answer: str, reason: str) -> None:
     assert equal is False and why is not None and why.startswith(reason)
 
 
+@pytest.mark.slow  # waits out the worker's 1.5 s deadline
 def test_a_killed_worker_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # A worker stuck where no signal reaches (C code): only the parent's kill ends it.
     stuck = tmp_path / "stuck.py"
@@ -140,6 +147,7 @@ def test_a_killed_worker_is_replaced(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     latex._WORKER.close()
 
 
+@pytest.mark.slow  # waits out math-verify's 1 s timeout
 def test_ordinary_answers_keep_their_verdicts_after_a_timeout() -> None:
     assert latex_verdict("(x+y+z)^{400}", "5")[1] is not None
     assert latex_verdict("\\frac{2}{4}", "0.5") == (True, None)
