@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ray_asd.records import Item
 from ray_asd.state import TrialState, latest_checkpoint, load_checkpoint, save_checkpoint
 
 # The child process: saves checkpoint "stopped" once, then rewrites it while it is current,
@@ -25,13 +26,14 @@ CHILD = """
 import sys, time
 from pathlib import Path
 import numpy as np
+from ray_asd.records import Item
 from ray_asd.state import TrialState, save_checkpoint
 
 out, mode = Path(sys.argv[1]), sys.argv[2]
 
 def state(k):
-    return TrialState(np.random.default_rng(k), 1, [{"accepted": True, "k": k}],
-                      [{"phase": "stopped", "k": k}])
+    item = Item(f"i{k}", "s", 0, 1, "loss", "o", "q", "a", "1", 1, 1, 1, 0, 0, None, True, None)
+    return TrialState(np.random.default_rng(k), 1, [item], [{"phase": "stopped", "k": k}])
 
 def student(path):
     path.mkdir()
@@ -51,11 +53,36 @@ for k in range(1, 10**9):
 """
 
 
+def item(k: int) -> Item:
+    """An accepted item whose id names ``k``."""
+    return Item.from_json(
+        {
+            "id": f"i{k}",
+            "seed_id": "s",
+            "iteration": 0,
+            "attempt": 1,
+            "strategy": "loss",
+            "teacher": "oracle",
+            "question": "q",
+            "answer": "a",
+            "final_answer": "1",
+            "prompt_tokens": 1,
+            "completion_tokens": 1,
+            "teacher_calls": 1,
+            "teacher_retries": 0,
+            "teacher_cached": 0,
+            "teacher_error": None,
+            "accepted": True,
+            "reject_reason": None,
+        }
+    )
+
+
 def make_state(k: int, next_iteration: int = 1) -> TrialState:
     return TrialState(
         np.random.default_rng(k),
         next_iteration,
-        items=[{"accepted": True, "k": k}],
+        items=[item(k)],
         metrics=[{"phase": "iteration", "k": k}],
     )
 
@@ -91,7 +118,7 @@ def test_a_checkpoint_is_renamed_into_place_and_pointed_at(tmp_path: Path) -> No
     assert folder == tmp_path / "checkpoints" / "iter_000"
     assert latest_checkpoint(tmp_path) == folder
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == ["iter_000", "latest"]
-    assert load_checkpoint(folder).items == [{"accepted": True, "k": 0}]
+    assert load_checkpoint(folder).items == [item(0)]
 
 
 def test_rewriting_the_current_checkpoint_alternates_its_folder(tmp_path: Path) -> None:
@@ -100,7 +127,7 @@ def test_rewriting_the_current_checkpoint_alternates_its_folder(tmp_path: Path) 
     third = save(tmp_path, make_state(2), "stopped")
     assert (first.name, second.name, third.name) == ("stopped", "stopped.1", "stopped")
     assert not second.exists()  # removed once latest moved on
-    assert load_checkpoint(latest_checkpoint(tmp_path)).items[0]["k"] == 2
+    assert load_checkpoint(latest_checkpoint(tmp_path)).items[0].id == "i2"
     # A name latest does not hold is replaced in place (a resumed trial's re-saved iteration).
     save(tmp_path, make_state(3), "iter_000")
     save(tmp_path, make_state(4), "stopped")
@@ -112,12 +139,12 @@ def test_a_trial_killed_while_its_current_checkpoint_is_rewritten_resumes(
 ) -> None:
     kill_while_saving(tmp_path, "block")
     folder = latest_checkpoint(tmp_path)
-    assert folder is not None and load_checkpoint(folder).items[0]["k"] == 0
+    assert folder is not None and load_checkpoint(folder).items[0].id == "i0"
     # The half-written rewrite is left under its staging name, never read, and cleaned by the
     # next save, which succeeds.
     assert (tmp_path / "checkpoints" / ".stopped.1.partial" / "student").is_dir()
     resumed = save(tmp_path, make_state(7, next_iteration=2), "stopped")
-    assert load_checkpoint(latest_checkpoint(tmp_path)).items[0]["k"] == 7
+    assert load_checkpoint(latest_checkpoint(tmp_path)).items[0].id == "i7"
     assert sorted(p.name for p in resumed.parent.iterdir()) == ["latest", resumed.name]
 
 
