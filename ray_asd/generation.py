@@ -9,7 +9,7 @@ import pandas as pd
 from ray_asd.config import TrialConfig
 from ray_asd.filters import NoveltyIndex, RejectReason, reject_reason
 from ray_asd.parts import TrialParts
-from ray_asd.records import Item
+from ray_asd.records import Item, Spend
 
 
 def novelty_index(config: TrialConfig, pool: pd.DataFrame, accepted: list[Item]) -> NoveltyIndex:
@@ -61,7 +61,7 @@ def generate_items(
                 novelty.add(new.question)
             else:
                 retry.append((seed_id, seed_question))
-            spent += new.prompt_tokens + new.completion_tokens
+            spent += Spend.of([new]).tokens
             items.append(
                 Item(
                     id=f"t{t}-{len(items)}",
