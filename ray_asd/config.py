@@ -90,7 +90,9 @@ class StudentConfig(Section):
     )
     max_new_tokens: int = Field(96, ge=1, description="4-step arith answers reach ~60 tokens")
     batch_size: int = Field(16, ge=1, description="answering and scoring batch size")
-    autocast: bool = Field(True, description="bf16 autocast for answering and scoring (~2x on CPU)")
+    autocast: bool = Field(
+        True, description="bf16 autocast for answering, scoring and training (~2x on CPU)"
+    )
     trust_remote_code: bool = False
     revision: str | None = Field(
         None, description="hub models: the branch, tag or commit to load (default: main)"
