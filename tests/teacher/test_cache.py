@@ -33,6 +33,7 @@ def backend(model_cache: Path) -> TransformersBackend:
     return TransformersBackend(config, model_cache)
 
 
+@pytest.mark.slow  # the tiny model generates
 def test_answered_requests_come_from_the_cache(
     backend: TransformersBackend, tmp_path: Path
 ) -> None:
@@ -49,6 +50,7 @@ def test_answered_requests_come_from_the_cache(
     assert not new_seed.cached  # a new seed is a new request
 
 
+@pytest.mark.slow  # the tiny model generates
 def test_another_writer_and_a_restart_read_every_file(
     backend: TransformersBackend, tmp_path: Path
 ) -> None:
@@ -67,6 +69,7 @@ def test_another_writer_and_a_restart_read_every_file(
     assert not new.cached
 
 
+@pytest.mark.slow  # the tiny model generates
 def test_sampling_settings_are_part_of_the_key(model_cache: Path, tmp_path: Path) -> None:
     hot = TeacherConfig(backend="transformers", model="tiny:", max_new_tokens=8, temperature=1.0)
     CachedBackend(TransformersBackend(hot, model_cache), tmp_path, "e0").complete(
@@ -269,6 +272,7 @@ def test_revision_and_engine_numerics_join_the_identity_credentials_do_not() -> 
     assert identity == sampling_identity(config) | {"dtype": "float16", "quantization": "awq"}
 
 
+@pytest.mark.slow  # the tiny model generates
 def test_a_changed_local_model_folder_gets_no_stale_completion(
     model_cache: Path, tmp_path: Path
 ) -> None:

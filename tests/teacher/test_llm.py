@@ -11,6 +11,8 @@ from ray_asd.tasks import make_task
 from ray_asd.teacher import CachedBackend, LLMTeacher, Prompts
 from ray_asd.teacher.transformers import TransformersBackend
 
+pytestmark = pytest.mark.slow  # the embedded SmolLM2 loads (~20 s) and generates
+
 SEEDS = ["Tom has 3 apples and buys 5 more. How many apples does he have?"]
 
 

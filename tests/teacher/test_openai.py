@@ -134,6 +134,7 @@ def test_a_failed_request_fails_only_its_item(server: FaultyOpenAIServer) -> Non
     assert items[1].error is not None and items[1].question is None and items[1].calls == 1
 
 
+@pytest.mark.slow  # a whole trial with the tiny student
 def test_a_trial_completes_through_faults(
     server: FaultyOpenAIServer, model_cache: Path, tmp_path: Path, monkeypatch
 ) -> None:
