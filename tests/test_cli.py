@@ -1,5 +1,4 @@
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -140,21 +139,6 @@ def test_path_and_hub_are_exclusive(capsys) -> None:
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-@pytest.mark.slow  # the console script in a process of its own
-def test_console_script_exit_code(tmp_path: Path) -> None:
-    path = tmp_path / "e.jsonl"
-    path.write_text("", encoding="utf-8")
-    script = Path(sys.executable).with_name("ray-asd")
-    result = subprocess.run(
-        [str(script), "data", "check", "--task", "gsm8k", "--path", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert result.stderr.strip() == f"ray-asd: error: {path}: the file is empty"
-
-
 SMOKE = Path(__file__).resolve().parents[1] / "configs" / "smoke.yaml"
 
 
@@ -241,6 +225,7 @@ def test_out_that_is_a_file_is_one_line(tmp_path: Path, capsys) -> None:
     ],
 )
 def test_a_read_only_output_folder_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    # Through the installed console script: its exit code and stderr are the user's.
     from tests.test_failure import run_read_only
 
     read_only = tmp_path / "ro"
