@@ -3,17 +3,19 @@ retry, and its MLflow run gets every row once the store is back."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
 from ray_asd.experiment import load_experiment
 from ray_asd.runner import run_experiment
-from ray_asd.tracking import RETRY_SECONDS, default_uri
+from ray_asd.tracking import RETRY_SECONDS, STEP_OF_PHASE, default_uri
 
 from .conftest import LocalCluster
 
@@ -69,3 +71,22 @@ def test_a_locked_tracking_database_through_a_checkpoint_costs_no_retry(
     assert steps == [-2, -1, 0, 1]  # iteration 0's row came with iteration 1's
     # The trial spent the three tries of iteration 0's checkpoint waiting on the lock.
     assert run.data.metrics["trial_seconds_mlflow"] >= 3 * BUSY_TIMEOUT
+    # The same rows everywhere: metrics.csv, the checkpoint's state.json and MLflow's steps.
+    table = pd.read_csv(checkpoints.parent / "final" / "metrics.csv")
+    latest = checkpoints / (checkpoints / "latest").read_text(encoding="utf-8").strip()
+    rows = json.loads((latest / "state.json").read_text(encoding="utf-8"))["metrics"]
+    assert pd.DataFrame(rows).columns.tolist() == table.columns.tolist()
+    assert "seconds_scoring_model" in table  # written before the checkpoint, not after
+    logged: dict[int, set[str]] = {}
+    for key in run.data.metrics:
+        if not key.startswith("trial_seconds_"):  # the trial's summary, logged at the end
+            for metric in client.get_metric_history(run.info.run_id, key):
+                logged.setdefault(metric.step, set()).add(key)
+    assert logged == {
+        STEP_OF_PHASE.get(row["phase"], row["iteration"]): {
+            key
+            for key, value in row.items()
+            if key not in ("phase", "iteration") and isinstance(value, int | float)
+        }
+        for row in rows
+    }
