@@ -239,6 +239,15 @@ def test_a_second_random_stream_shares_the_warm_up_but_not_the_picks(tmp_path: P
     assert runs[1].picks == runs[2].picks  # a stream is reproducible
 
 
+def test_warm_up_is_shared_by_every_strategy(tmp_path: Path) -> None:
+    warm = {}
+    for strategy in ("loss", "random", "static"):
+        run(config_of(f"strategy.name={strategy}", "budget.warmup=4"), tmp_path / strategy)
+        items = load_checkpoint(latest_checkpoint(tmp_path / strategy)).items
+        warm[strategy] = [(i.seed_id, i.question, i.answer) for i in items if i.iteration < 0]
+    assert warm["loss"] == warm["random"] == warm["static"] and len(warm["loss"]) == 4
+
+
 def test_warm_up_row_times_its_generation(tmp_path: Path) -> None:
     metrics, student, _ = run(config_of("strategy.name=random", "budget.warmup=4"), tmp_path)
     warm = metrics[metrics["phase"] == "warmup"].iloc[0]
@@ -312,3 +321,28 @@ def test_every_phase_row_reaches_state_json_and_metrics_alike(tmp_path: Path) ->
     rows = json.loads((tmp_path / "checkpoints" / "iter_001" / "state.json").read_text())["metrics"]
     assert pd.DataFrame(rows).columns.tolist() == metrics.columns.tolist()
     assert [set(r) for r in rows] == [set(r.dropna().index) for _, r in metrics.iterrows()]
+
+
+def test_judge_tokens_count_toward_the_teacher_budget(tmp_path: Path) -> None:
+    judged = ["strategy.name=judge", "judge.llm={backend: openai, model: m}", "budget.warmup=4"]
+    free, _, _ = run(
+        config_of(*judged, "budget.iterations=3"), tmp_path / "free", judge=FakeJudge()
+    )
+    first = free[free["phase"] == "iteration"].iloc[0]
+    assert first["rating_tokens_phase"] == 8 * 55  # 8 seeds rated at 55 tokens each
+    # Exactly iteration 0's rating + generation: iteration 1 does not start. A budget that
+    # counted generation alone would not be spent yet.
+    budget = int(free["teacher_tokens"].iloc[2])
+    assert free["generation_tokens"].iloc[2] < budget
+    capped_config = config_of(*judged, "budget.iterations=3", f"budget.teacher_tokens={budget}")
+    capped, _, _ = run(capped_config, tmp_path / "capped", judge=FakeJudge())
+    assert capped["phase"].tolist() == ["base", "warmup", "iteration"]
+    # A budget the first rating pass already spends: its cost is recorded, nothing else runs.
+    tight = int(free["teacher_tokens"].iloc[1] + 1)
+    tight_config = config_of(*judged, "budget.iterations=3", f"budget.teacher_tokens={tight}")
+    stopped, _, _ = run(tight_config, tmp_path / "tight", judge=FakeJudge())
+    assert stopped["phase"].tolist() == ["base", "warmup", "stopped"]
+    last, warm = stopped.iloc[-1], stopped.iloc[1]
+    assert (last["n_synthetic"], last["accuracy"]) == (warm["n_synthetic"], warm["accuracy"])
+    assert last["teacher_tokens"] == warm["teacher_tokens"] + first["rating_tokens_phase"]
+    assert last["n_new"] == 0 and tight <= last["teacher_tokens"]
