@@ -1,6 +1,8 @@
 """Session-wide fixtures: one model cache per test run, never the user's real cache; one real
 `mlflow server` (started only by the tests that ask for it); a migrated MLflow SQLite store
-that each test asking for one gets a fresh copy of."""
+that each test asking for one gets a fresh copy of. Tests that ask for Ray, the model cache or
+the server are marked slow here, whatever their module says (the fast layer:
+``pytest -m "not slow"``)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,27 @@ import pytest
 
 from ray_asd.models import resolve_model
 from tests.helpers.processes import free_port, http_server
+
+# What a fixture starts makes the test that asks for it slow: the runner's local Ray cluster
+# (tests/runner/conftest.py), the tiny model (converted once, ~15 s; loaded by every user) and
+# the MLflow server (22-25 s to start on 2 busy cores).
+IMPLIED_MARKS = {
+    "ray_cluster": ("ray", "slow"),
+    "model_cache": ("slow",),
+    "mlflow_server": ("slow",),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The marks each test's fixtures imply, and ``slow`` on every ``ray`` test."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        implied = {mark for name in fixtures & IMPLIED_MARKS.keys() for mark in IMPLIED_MARKS[name]}
+        if item.get_closest_marker("ray") is not None:
+            implied.add("slow")
+        for mark in sorted(implied):
+            if item.get_closest_marker(mark) is None:
+                item.add_marker(mark)
 
 
 @pytest.fixture(scope="session")
