@@ -25,7 +25,7 @@ SMALL = [
 ]
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def cache(model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAY_ASD_CACHE", str(model_cache))
 
@@ -39,7 +39,7 @@ def trial(capsys, out: Path, *extra: str) -> tuple[int, str, str]:
     return code, captured.out, captured.err
 
 
-@pytest.mark.slow
+@pytest.mark.usefixtures("cache")
 def test_trial_writes_results_and_prints_the_table(tmp_path: Path, capsys) -> None:
     code, out, _ = trial(capsys, tmp_path / "run")
     assert code == 0
@@ -58,7 +58,7 @@ def test_trial_writes_results_and_prints_the_table(tmp_path: Path, capsys) -> No
     assert written == state["metrics"]
 
 
-@pytest.mark.slow
+@pytest.mark.usefixtures("cache")
 def test_existing_trial_needs_resume(tmp_path: Path, capsys) -> None:
     assert trial(capsys, tmp_path / "run")[0] == 0
     code, _, err = trial(capsys, tmp_path / "run")
@@ -82,7 +82,7 @@ def test_bad_override_is_one_clear_error(tmp_path: Path, capsys) -> None:
     assert code == 2 and "budget.iteratons: Extra inputs are not permitted" in err
 
 
-@pytest.mark.slow
+@pytest.mark.usefixtures("cache")
 def test_a_teacher_whose_items_are_all_rejected_leaves_the_student_untrained(
     tmp_path: Path, capsys
 ) -> None:
@@ -117,7 +117,7 @@ def judge_llm(server) -> str:
     )
 
 
-@pytest.mark.slow
+@pytest.mark.usefixtures("cache")
 def test_lion_charges_its_judge_calls_and_answers_each_seed_once(
     tmp_path: Path, capsys, judge_server
 ) -> None:
