@@ -1,7 +1,7 @@
 """Student scoring throughput: the runner's scoring actors vs a Ray Data pass vs a plain
 batched loop vs a naive per-example loop, and the achieved FLOP/s against a matmul roofline.
 
-Scoring is the loss family's answer pass (`ray_asd.trial.answer_table`): the student answers
+Scoring is the loss family's answer pass (`ray_asd.answers.answer_table`): the student answers
 each seed greedily and the mean token NLL of its answer comes from the same generation. The
 same N built-in arithmetic seeds go to:
 
@@ -42,12 +42,12 @@ import ray
 import torch
 from table import print_table, throughput_rows
 
+from ray_asd.answers import answer_table
 from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.scoring import MODEL_SECONDS, ActorSlot, PoolAnswers, StudentScorer
 from ray_asd.student.model import Student
 from ray_asd.tasks import load_table, make_task
-from ray_asd.trial import answer_table
 
 
 class PerPassScorer(StudentScorer):

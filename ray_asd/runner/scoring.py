@@ -29,7 +29,7 @@ from ray.util import ActorPool
 from ray_asd.answers import answer_table
 from ray_asd.config import RewardConfig, TrialConfig
 from ray_asd.experiment import ScoringResources
-from ray_asd.student import Student
+from ray_asd.student.model import Student
 from ray_asd.tasks import make_task
 
 MODEL_SECONDS = "_model_seconds"

@@ -61,7 +61,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     """The Tune trainable: runs (or continues) the trial of cell ``params["cell"]``."""
     import torch
 
-    from ray_asd.student import Student
+    from ray_asd.student.model import Student
 
     began = time.perf_counter()
     cell = setup.cells[params["cell"]]

@@ -184,7 +184,7 @@ def test_stochastic_selector_errors() -> None:
 
 def test_a_selector_block_in_a_config() -> None:
     from ray_asd.config_file import load_config
-    from ray_asd.trial import build_strategy
+    from ray_asd.plan import build_strategy
 
     block = "strategy={scorer: loss, selector: {name: power, temperature: 0.5}}"
     strategy = build_strategy(load_config(None, [block]))
