@@ -47,9 +47,11 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URI of a real MLflow tracking server on loopback (a process of its own)."""
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, migrated_store: Path) -> Iterator[str]:
+    """The URI of a real MLflow tracking server on loopback (a process of its own), its store
+    migrated already."""
     root = tmp_path_factory.mktemp("mlflow-server")
+    shutil.copyfile(migrated_store, root / "mlflow.db")
     port = free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}"]
