@@ -174,6 +174,7 @@ def test_a_shared_strategy_string_is_valid(tmp_path: Path) -> None:
     assert cell.config.strategy.name == "random"
 
 
+@pytest.mark.slow  # a fresh interpreter: 1-5 s
 def test_validating_every_shipped_config_imports_neither_torch_nor_ray() -> None:
     # In a fresh interpreter: this process has imported both by now. load_experiment validates
     # every cell (strategies and what they read, raters, students, tasks).

@@ -148,6 +148,7 @@ def test_a_trial_killed_while_its_current_checkpoint_is_rewritten_resumes(
     assert sorted(p.name for p in resumed.parent.iterdir()) == ["latest", resumed.name]
 
 
+@pytest.mark.slow  # 8 children, each killed at a random moment: ~2.5 s
 def test_a_kill_at_any_moment_of_a_rewrite_leaves_a_readable_latest(tmp_path: Path) -> None:
     rounds = random.Random(17)
     for i in range(8):
