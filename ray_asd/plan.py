@@ -12,8 +12,11 @@ from ray_asd.columns import column
 from ray_asd.config import TrialConfig
 from ray_asd.errors import ConfigError
 from ray_asd.kinds import teacher_kind
+from ray_asd.models import check_model_spec
+from ray_asd.raters.judge import PLACEHOLDERS
 from ray_asd.schedule import Schedule
 from ray_asd.strategies import Strategy, compose, make_strategy
+from ray_asd.teacher.prompts import read_template
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,6 @@ def _check_raters(trial: TrialPlan) -> None:
                 f"an LLM teacher (the {config.teacher.backend} teacher cannot judge)"
             )
         if config.judge.prompt is not None:
-            from ray_asd.raters.judge import PLACEHOLDERS
-            from ray_asd.teacher.prompts import read_template
-
             read_template(config.judge.prompt, PLACEHOLDERS)
     if trial.needs_reward:
         if config.reward.model is None:
@@ -107,8 +107,6 @@ def _check_raters(trial: TrialPlan) -> None:
                 f"strategy {name!r} needs reward.model (a hub id or folder of a sequence "
                 "classifier; tiny: for a random one in tests)"
             )
-        from ray_asd.models import check_model_spec
-
         try:
             check_model_spec(config.reward.model)
         except ConfigError as error:
