@@ -21,20 +21,22 @@ class LocalCluster:
     address: str  # the head's GCS address, HOST:PORT, as `ray-asd run --address` takes
     head_node_id: str
     worker_node_id: str
+    worker_raylet_pid: int  # the parent of every worker process on the worker node
 
 
 @pytest.fixture(scope="session")
 def ray_cluster(model_cache: Path) -> Iterator[LocalCluster]:
     saved = os.environ.get("RAY_ASD_CACHE")
     os.environ["RAY_ASD_CACHE"] = str(model_cache)  # every Ray process inherits it
-    cluster = Cluster(
-        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": True}
-    )
+    # The dashboard on a free port (0): pytest-xdist's workers may each start a cluster.
+    head = {"num_cpus": 0, "include_dashboard": True, "dashboard_port": 0}
+    cluster = Cluster(initialize_head=True, head_node_args=head)
     worker = cluster.add_node(num_cpus=2)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address)
     try:
-        yield LocalCluster(cluster.address, cluster.head_node.node_id, worker.node_id)
+        raylet = worker.all_processes["raylet"][0].process.pid
+        yield LocalCluster(cluster.address, cluster.head_node.node_id, worker.node_id, raylet)
     finally:
         ray.shutdown()
         cluster.shutdown()

@@ -83,14 +83,16 @@ def content(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     return [(i["id"], i["seed_id"], i["question"], i["answer"], i["accepted"]) for i in items]
 
 
-def alive_trials() -> list[psutil.Process]:
-    """The Tune trial processes alive now, by the process title Ray gives an actor
-    (``ray::ImplicitFunc.train``): no state-API call, which can be slow or come back empty
-    while the cluster is busy."""
+def alive_trials(cluster: LocalCluster) -> list[psutil.Process]:
+    """The Tune trial processes alive now on ``cluster``'s worker node, by the process title
+    Ray gives an actor (``ray::ImplicitFunc.train``) and their parent, the node's raylet (a
+    second test process may run a cluster of its own): no state-API call, which can be slow
+    or come back empty while the cluster is busy."""
     return [
         process
-        for process in psutil.process_iter(["cmdline"])
+        for process in psutil.process_iter(["cmdline", "ppid"])
         if (process.info["cmdline"] or [""])[0].startswith("ray::ImplicitFunc")
+        and process.info["ppid"] == cluster.worker_raylet_pid
     ]
 
 
@@ -171,7 +173,10 @@ def arith_server() -> Iterator[FaultyOpenAIServer]:
 
 @on_ray
 def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
-    smoke: tuple[Outcome, Path], arith_server: FaultyOpenAIServer, tmp_path: Path
+    smoke: tuple[Outcome, Path],
+    ray_cluster: LocalCluster,
+    arith_server: FaultyOpenAIServer,
+    tmp_path: Path,
 ) -> None:
     """With an LLM teacher pool: the openai backend against a local OpenAI-wire server that
     writes and answers as the arith oracle does (so the items match the oracle smoke run)."""
@@ -194,7 +199,7 @@ def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
         wait_for(first.is_file)
         # Found now, while iteration 1's answering pass keeps the trial busy: the state API is
         # slow, and the kill must land between the teacher's answers and the trial's end.
-        (trial,) = alive_trials()
+        (trial,) = alive_trials(ray_cluster)
         served = len(served_keys(tmp_path))
         wait_for(lambda: len(served_keys(tmp_path)) > served)  # the teacher served iteration 1
         os.kill(trial.pid, signal.SIGKILL)
@@ -240,7 +245,9 @@ def test_resume_after_the_driver_is_stopped(
     assert driver.poll() is None, (tmp_path / "driver.log").read_text()
     driver.kill()  # no goodbye: Tune's experiment state is whatever it last saved
     driver.wait()
-    wait_for(lambda: not alive_trials(), timeout=60)  # the job's trials die with their driver
+    wait_for(
+        lambda: not alive_trials(ray_cluster), timeout=60
+    )  # the job's trials die with their driver
     assert not (folder / "trials" / CELLS[1] / "final").exists()
 
     assert main([*args, "--resume"]) == 0
