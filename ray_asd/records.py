@@ -128,9 +128,16 @@ class Item:
     def from_json(cls, record: dict[str, Any]) -> Item:
         """The item of a JSON record (``TypeError`` on a missing or unknown key: a damaged
         checkpoint)."""
-        return cls(**record)
+        return cls(**{**_BEFORE_BACKENDS, **record})
 
 
+# Keys that items of checkpoints older than the completion backends lack (counted as 0 then).
+_BEFORE_BACKENDS: dict[str, Any] = {
+    "teacher_calls": 0,
+    "teacher_retries": 0,
+    "teacher_cached": 0,
+    "teacher_error": None,
+}
 _ANALYSIS_FIELDS = frozenset(
     {
         "seed_score",

@@ -66,3 +66,11 @@ def test_an_item_is_charged_its_teacher_calls() -> None:
 def test_a_record_with_an_unknown_key_is_damage() -> None:
     with pytest.raises(TypeError):
         Item.from_json({**RECORD, "surprise": 1})
+
+
+def test_an_item_of_a_checkpoint_older_than_the_teacher_counters_loads() -> None:
+    older = {k: v for k, v in RECORD.items() if not k.startswith("teacher_") or k == "teacher"}
+    item = Item.from_json(older)
+    assert item.spend == Spend(30, 12)  # no calls, retries or failures recorded then
+    with pytest.raises(TypeError):
+        Item.from_json({k: v for k, v in RECORD.items() if k != "seed_id"})
