@@ -86,12 +86,13 @@ def _run(args: argparse.Namespace) -> int:
     from ray_asd.preflight import preflight
 
     config = load_experiment(args.config, args.set)
-    preflight(config, str(args.config))  # data counted, keys present: before Ray
+    where = str(args.config)
+    preflight(config, where)  # data counted, keys present: before Ray
+    # Also checked by run_experiment; here it fails before Ray and torch import (9-16 s).
+    check_writable(config.storage_folder(where), f"{where}: storage")
     from ray_asd.runner import format_outcome, run_experiment  # imports Ray: after validation
 
-    outcome = run_experiment(
-        config, where=str(args.config), resume=args.resume, address=args.address
-    )
+    outcome = run_experiment(config, where=where, resume=args.resume, address=args.address)
     print(format_outcome(outcome))
     return 1 if outcome.errors else 0
 

@@ -110,6 +110,19 @@ class ExperimentConfig(TrialConfig):
         """The shared trial settings as a plain mapping."""
         return self.model_dump(include=set(TrialConfig.model_fields))
 
+    def storage_folder(self, where: str) -> Path:
+        """The experiment's folder in storage: ``storage/name``.
+
+        Raises:
+            ConfigError: a URL, not a filesystem path every node sees.
+        """
+        if "://" in self.storage:
+            raise ConfigError(
+                f"{where}: storage: {self.storage!r}: use a filesystem path that every node "
+                "sees (a local folder, or a shared mount such as NFS/EFS on a cluster)"
+            )
+        return Path(self.storage).expanduser().resolve() / self.name
+
 
 @dataclass(frozen=True)
 class Cell:

@@ -1,4 +1,5 @@
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -187,6 +188,23 @@ def test_run_rejects_bad_experiments_before_ray_starts(
     assert err.count("\n") == 1, err
     assert message.format(port=port) in err
     assert list(tmp_path.iterdir()) == []  # storage as it was
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_unwritable_storage_fails_before_ray_or_torch_is_imported(tmp_path: Path) -> None:
+    storage = tmp_path / "runs"
+    storage.write_text("not a folder")
+    code = (
+        "import sys\n"
+        "from ray_asd.cli import main\n"
+        f"code = main(['run', {str(SMOKE)!r}, '--set', 'storage={storage}'])\n"
+        "heavy = sorted({'ray', 'torch'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.count("\n") == 1 and "not a folder (a file is there" in done.stderr
 
 
 def test_storage_that_is_a_file_is_one_line_before_ray(

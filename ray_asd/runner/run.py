@@ -105,7 +105,7 @@ def run_experiment(
     """
     clock = time.perf_counter()
     grid = {cell.name: cell for cell in cells(config, where)}
-    folder = _storage_folder(config, where)
+    folder = config.storage_folder(where)
     check_writable(folder, f"{where}: storage")
     check_state(config, folder, where, resume)
     check_address(address)
@@ -353,15 +353,6 @@ def _cell_of(trial: tune.experiment.Trial) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def _storage_folder(config: ExperimentConfig, where: str) -> Path:
-    if "://" in config.storage:
-        raise ConfigError(
-            f"{where}: storage: {config.storage!r}: use a filesystem path that every node "
-            "sees (a local folder, or a shared mount such as NFS/EFS on a cluster)"
-        )
-    return Path(config.storage).expanduser().resolve() / config.name
 
 
 def _fitting_trials(

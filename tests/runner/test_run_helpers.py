@@ -24,7 +24,6 @@ from ray_asd.runner.run import (
     Outcome,
     _fitting_trials,
     _runtime_env,
-    _storage_folder,
     format_outcome,
     iteration_costs,
 )
@@ -139,12 +138,12 @@ def test_storage_is_a_filesystem_path_under_which_the_experiment_has_its_folder(
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
     config = ExperimentConfig.model_validate({"name": "exp", "storage": "~/runs/../runs"})
-    assert _storage_folder(config, "x.yaml") == tmp_path / "runs" / "exp"
+    assert config.storage_folder("x.yaml") == tmp_path / "runs" / "exp"
     remote = ExperimentConfig.model_validate({"name": "exp", "storage": "s3://bucket/runs"})
     with pytest.raises(
         ConfigError, match=r"^x.yaml: storage: 's3://bucket/runs': use a filesystem"
     ):
-        _storage_folder(remote, "x.yaml")
+        remote.storage_folder("x.yaml")
 
 
 def test_the_trials_get_the_driver_s_cache_and_offline_settings(
