@@ -7,6 +7,7 @@ ones asked for. In the trial's process (`ray_asd.parts`) and on the runner's sco
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -36,43 +37,38 @@ def graded_nll(
     ]
 
 
-def _answer_nll(
-    config: TrialConfig,
-    student: StudentModel,
-    prompts: list[str],
-    texts: list[str],
-    table: pd.DataFrame,
-) -> list[Any]:
+@dataclass(frozen=True)
+class AnswerPass:
+    """One answer pass over a table: what its student columns are computed from."""
+
+    config: TrialConfig
+    student: StudentModel
+    prompts: list[str]
+    graded: list[str]  # the answers cut after their final answer, as the checker reads them
+    table: pd.DataFrame
+
+
+def _answer_nll(answered: AnswerPass) -> list[float]:
     # The loss of exactly what is graded: the cut answer and its stop token, not the
     # rambling a small model writes after "#### 14" (which the checker never sees).
-    return graded_nll(config, student, prompts, texts)
+    return graded_nll(answered.config, answered.student, answered.prompts, answered.graded)
 
 
-def _reference_nll(
-    config: TrialConfig,
-    student: StudentModel,
-    prompts: list[str],
-    texts: list[str],
-    table: pd.DataFrame,
-) -> list[Any]:
-    return graded_nll(config, student, prompts, [" " + a for a in table["answer"]])
+def _reference_nll(answered: AnswerPass) -> list[float]:
+    references = [" " + a for a in answered.table["answer"]]
+    return graded_nll(answered.config, answered.student, answered.prompts, references)
 
 
-def _grad_embedding(
-    config: TrialConfig,
-    student: StudentModel,
-    prompts: list[str],
-    texts: list[str],
-    table: pd.DataFrame,
-) -> list[Any]:
+def _grad_embedding(answered: AnswerPass) -> list[Any]:
     # The answer as graded (cut after its final answer) plus EOS, as the NLLs.
-    return list(student.grad_embeddings(prompts, texts, batch_size=config.student.batch_size))
+    batch_size = answered.config.student.batch_size
+    return list(
+        answered.student.grad_embeddings(answered.prompts, answered.graded, batch_size=batch_size)
+    )
 
 
-# A student column's values: (config, student, prompts, graded answers, table) -> one per row.
-StudentColumn = Callable[
-    [TrialConfig, "StudentModel", list[str], list[str], pd.DataFrame], list[Any]
-]
+# A student column's values, one per row of the pass's table.
+StudentColumn = Callable[[AnswerPass], list[Any]]
 STUDENT_COLUMNS: dict[str, StudentColumn] = {
     ANSWER_NLL: _answer_nll,
     REFERENCE_NLL: _reference_nll,
@@ -106,7 +102,8 @@ def answer_table(
             ]
         },
     )
+    answered = AnswerPass(config, student, prompts, texts, table)
     for name, compute in STUDENT_COLUMNS.items():
         if name in columns:
-            result[name] = compute(config, student, prompts, texts, table)
+            result[name] = compute(answered)
     return result

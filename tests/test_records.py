@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
 from ray_asd.records import Item, Spend, spend_of
+from ray_asd.teacher import Generated
 
 RECORD = {
     "id": "t0-0",
@@ -29,21 +28,12 @@ RECORD = {
 }
 
 
-@dataclass
-class Call:
-    prompt_tokens: int
-    completion_tokens: int
-    calls: int = 1
-    cached: int = 0
-    retries: int = 0
-    error: str | None = None
-
-
 def test_spends_add_field_by_field() -> None:
     total = Spend(1, 2, 3, 4, 5, 6, 7) + Spend(10, 20, 30, 40, 50, 60, 70)
     assert total == Spend(11, 22, 33, 44, 55, 66, 77)
     assert total.tokens == 33
-    assert Spend.of([Call(5, 1), Call(0, 0, error="timeout", retries=2)], unrated=1) == Spend(
+    calls = [Generated("q", "a", 5, 1, calls=1), Generated(None, None, 0, 0, 1, 2, error="timeout")]
+    assert Spend.of(calls, unrated=1) == Spend(
         prompt_tokens=5, completion_tokens=1, calls=2, retries=2, failed=1, unrated=1
     )
 
