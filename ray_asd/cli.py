@@ -118,6 +118,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from ray_asd.export import check_out, choose, export, open_experiment
+
+    trial = choose(open_experiment(args.experiment), args.cell, args.best)
+    out = args.out or Path("exports") / trial.experiment.name / trial.cell.name
+    check_writable(out, "--out")
+    check_out(out, args.force)
+    export(trial, out, merge=args.merge)
+    return 0
+
+
 # The per-iteration table `ray-asd trial` prints at the end.
 TABLE_COLUMNS = [
     "phase",
@@ -220,6 +231,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--out", type=Path, help="output folder (default: reports/EXPERIMENT)")
     report.set_defaults(handler=_report)
+
+    export = commands.add_parser(
+        "export",
+        parents=[common],
+        help="a trial's accepted synthetic items as a Hugging Face dataset and Parquet, its "
+        "LoRA adapter as a peft folder (--merge: merged into the base model), a model card",
+        description="Reads the trial's newest checkpoint; writes README.md (the model card), "
+        "dataset/ (datasets.load_from_disk), items.parquet, adapter/ "
+        "(peft.PeftModel.from_pretrained) and with --merge merged/ to --out, whole or not at all.",
+    )
+    export.add_argument(
+        "experiment",
+        type=Path,
+        help="the experiment's folder (storage/NAME, e.g. runs/quickstart) or a ray-asd trial "
+        "--out folder",
+    )
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--cell", help="the trial's cell, e.g. loss-smollm2-135m-arith-seed0")
+    which.add_argument(
+        "--best",
+        action="store_true",
+        help="the trial with the highest final accuracy (ties: fewer teacher tokens)",
+    )
+    export.add_argument("--out", type=Path, help="output folder (default: exports/EXPERIMENT/CELL)")
+    export.add_argument("--merge", action="store_true", help="also write the merged model")
+    export.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    export.set_defaults(handler=_export)
     return parser
 
 

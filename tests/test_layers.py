@@ -26,6 +26,7 @@ LAYERS: list[set[str]] = [
     {"trial", "config_file"},
     {"experiment", "preflight"},
     {"runner", "report"},
+    {"export"},
     {"cli"},
 ]
 
