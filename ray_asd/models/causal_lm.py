@@ -43,6 +43,15 @@ class Generation:
     mean_nll: float
 
 
+def stop_ids(tokenizer: PreTrainedTokenizerBase, generation: GenerationConfig) -> list[int]:
+    """Every id that ends an answer: the tokenizer's EOS plus any the model's generation config
+    adds (instruct models often list the end-of-turn token too). The vLLM student stops on
+    the same ids."""
+    eos = generation.eos_token_id
+    extra = eos if isinstance(eos, list) else [] if eos is None else [eos]
+    return sorted({tokenizer.eos_token_id, *extra})
+
+
 class CausalLM:
     """A causal LM plus tokenizer with batched answering and scoring.
 
@@ -63,11 +72,7 @@ class CausalLM:
         self.tokenizer = tokenizer
         self.autocast = autocast
         self.device = next(model.parameters()).device
-        # Every id that ends an answer: the tokenizer's EOS plus any the model's generation
-        # config adds (instruct models often list the end-of-turn token too).
-        eos = model.generation_config.eos_token_id
-        extra = eos if isinstance(eos, list) else [] if eos is None else [eos]
-        self.stop_ids = sorted({tokenizer.eos_token_id, *extra})
+        self.stop_ids = stop_ids(tokenizer, model.generation_config)
 
     @classmethod
     def load(

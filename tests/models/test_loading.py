@@ -23,7 +23,7 @@ EMBEDDED = "embedded:smollm2-135m"
 def test_cache_folders_are_complete_and_no_temp_dirs_remain(model_cache: Path) -> None:
     models = model_cache / "models"
     names = sorted(p.name for p in models.iterdir())
-    assert {"smollm2-135m-instruct", "tiny-llama-v2"} <= set(names)  # (and reward heads)
+    assert {"smollm2-135m-instruct", "tiny-llama-v3"} <= set(names)  # (and reward heads)
     assert not [name for name in names if name.startswith(".")]  # no ".name-xxxx" leftovers
     for folder in models.iterdir():
         assert (folder / MARKER_FILE).is_file()
