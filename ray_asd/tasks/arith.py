@@ -145,13 +145,16 @@ SPLIT_SIZES = {"train": 1000, "test": 200}
 def builtin_table(
     split: str, *, min_ops: int = 1, max_ops: int = 4, max_number: int = 50
 ) -> pd.DataFrame:
-    """The built-in data of a split as a table (TABLE_COLUMNS), plus its ``difficulty`` (the
+    """The built-in data of a split (``train``, ``test`` or ``all``, both: what `ray-asd data
+    check` compares a file with) as a table (TABLE_COLUMNS), plus its ``difficulty`` (the
     number of operations)."""
+    knobs = {"min_ops": min_ops, "max_ops": max_ops, "max_number": max_number}
+    if split == "all":
+        return pd.concat([builtin_table(s, **knobs) for s in SPLIT_SEEDS], ignore_index=True)
     if split not in SPLIT_SEEDS:
         raise DataError(
-            f"arith built-in data: unknown split {split!r}; use one of {sorted(SPLIT_SEEDS)}"
+            f"arith built-in data: unknown split {split!r}; use one of {[*SPLIT_SEEDS, 'all']}"
         )
-    knobs = {"min_ops": min_ops, "max_ops": max_ops, "max_number": max_number}
     problems = generate(SPLIT_SIZES[split], seed=SPLIT_SEEDS[split], **knobs)
     if split == "train":
         held_out = set(generate(SPLIT_SIZES["test"], seed=SPLIT_SEEDS["test"], **knobs))

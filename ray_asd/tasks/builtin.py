@@ -1,4 +1,4 @@
-"""The built-in tasks: gsm8k, math, game24, arith and generic, and the registry naming them."""
+"""The built-in tasks (gsm8k, math, game24, arith, logic, generic) and the registry naming them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 from ray_asd.columns import DIFFICULTY
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.registry import build, suggest
-from ray_asd.tasks import arith, game24
+from ray_asd.tasks import arith, game24, logic
 from ray_asd.tasks.base import (
     TABLE_COLUMNS,
     HubDataset,
@@ -95,6 +95,42 @@ def arith_task(min_ops: int = 1, max_ops: int = 4, max_number: int = 50) -> Task
         oracle=Oracle(arith.oracle_question, arith.oracle_answer),
         prompt_family="math_word",
         difficulty=arith.difficulty,
+    )
+
+
+def logic_task(min_people: int = 2, max_people: int = 4, max_depth: int = 2) -> Task:
+    """Knights-and-knaves puzzles (`ray_asd.tasks.logic`); difficulty = number of people.
+
+    Args:
+        min_people: fewest people in a built-in puzzle.
+        max_people: most people in a built-in puzzle.
+        max_depth: deepest statement in a built-in puzzle (each has one this deep).
+    """
+    # Depth 1 has no unique puzzle: flipping everyone's role flips the truth of every "Y is a
+    # knight/knave" too, so each solution of such a puzzle has a mirror image.
+    if not 1 <= min_people <= max_people <= logic.MAX_GENERATED_PEOPLE or not (
+        2 <= max_depth <= logic.MAX_DEPTH
+    ):
+        raise ConfigError(
+            f"task logic: need 1 <= min_people <= max_people <= {logic.MAX_GENERATED_PEOPLE} "
+            f"and 2 <= max_depth <= {logic.MAX_DEPTH}, got min_people={min_people}, "
+            f"max_people={max_people}, max_depth={max_depth}"
+        )
+    knobs = {"min_people": min_people, "max_people": max_people, "max_depth": max_depth}
+    return Task(
+        name="logic",
+        version=1,
+        question_column="question",
+        answer_column="answer",
+        answer_format=logic.ANSWER_FORMAT,
+        final_pattern=logic.ANSWER_LINE,
+        extract=logic.extract,
+        is_correct=logic.is_correct,
+        builtin=lambda split: logic.builtin_table(split, **knobs),
+        verify=logic.verify,
+        oracle=Oracle(logic.oracle_question, logic.oracle_answer),
+        prompt_family="logic",
+        difficulty=logic.difficulty,
     )
 
 
@@ -280,6 +316,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "math": math_task,
     "game24": game24_task,
     "arith": arith_task,
+    "logic": logic_task,
     "generic": generic_task,
 }
 

@@ -8,6 +8,7 @@ the column, so a user can fix their file without guessing.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import logging
 import math
@@ -45,6 +46,13 @@ class DataSource(BaseModel):
     question_column: str | None = Field(None, description="default: the task's")
     answer_column: str | None = Field(None, description="default: the task's")
     id_column: str | None = Field(None, description="default: the row number")
+    sample: int | None = Field(
+        None,
+        ge=1,
+        description="keep N distinct questions chosen by a seeded hash (`hash_sample`), in "
+        "hash order: a fixed subset of the whole split, not its head (applied before limit)",
+    )
+    sample_seed: int = Field(0, description="the hash's seed: another seed, another subset")
     limit: int | None = Field(None, ge=1, description="keep the first N rows")
 
     @model_validator(mode="after")
@@ -66,11 +74,46 @@ def load_table(task: Task, source: DataSource) -> pd.DataFrame:
         table = _load_hub(task, source)
     else:
         table = task.builtin(source.split)
+    if source.sample is not None:
+        table = hash_sample(table, source.sample, source.sample_seed, origin=_origin(task, source))
     if source.limit is not None:
         table = table.head(source.limit).reset_index(drop=True)
     if task.difficulty is not None and DIFFICULTY not in table.columns:
         table[DIFFICULTY] = [task.difficulty(q) for q in table["question"]]
     return table
+
+
+def hash_sample(table: pd.DataFrame, n: int, seed: int, *, origin: str) -> pd.DataFrame:
+    """The ``n`` rows whose questions have the smallest SHA-256 of ``f"{seed}:{question}"``
+    (whitespace collapsed), in that order; a repeated question counts once (its first row).
+
+    The rule reads each question alone, so the subset does not depend on the rows' order or
+    on which other rows the split holds (a row added to the data replaces at most one chosen
+    row), and any head of it (`limit`, `eval.n`) is the same rule's smaller subset.
+
+    Raises:
+        DataError: the table has fewer than ``n`` distinct questions.
+    """
+    keys = table["question"].map(question_key)
+    distinct = table[~keys.duplicated()]
+    if len(distinct) < n:
+        raise DataError(
+            f"{origin}: sample {n} needs {n} distinct questions, the data has {len(distinct)}"
+        )
+    digests = keys[distinct.index].map(
+        lambda key: hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
+    )
+    return distinct.loc[digests.sort_values(kind="stable").index[:n]].reset_index(drop=True)
+
+
+def _origin(task: Task, source: DataSource) -> str:
+    if source.path is not None:
+        return str(source.path)
+    if source.hub is None and task.builtin is not None:
+        return f"task {task.name}: built-in data split {source.split!r}"
+    return (
+        f"hub dataset {source.hub or (task.hub.path if task.hub else '?')} split {source.split!r}"
+    )
 
 
 def _load_file(task: Task, source: DataSource, path: Path) -> pd.DataFrame:

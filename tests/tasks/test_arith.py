@@ -55,6 +55,7 @@ def test_builtin_splits_are_disjoint_and_deterministic() -> None:
         for q, a in zip(test["question"], test["answer"], strict=True)
     )
     assert set(test["difficulty"]) == {1, 2, 3, 4}
+    assert len(task.builtin("all")) == len(train) + len(test)  # what `data check` compares with
     with pytest.raises(DataError, match="unknown split"):
         task.builtin("dev")
 

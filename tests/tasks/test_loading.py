@@ -6,6 +6,7 @@ import pytest
 
 from ray_asd.errors import DataError
 from ray_asd.tasks import TABLE_COLUMNS, DataSource, load_table, make_task
+from ray_asd.tasks.loading import question_key
 
 ROWS = [
     {"question": "What is 2 + 3?", "answer": "2 + 3 = 5\n#### 5"},
@@ -305,3 +306,42 @@ def test_errors_are_not_wrapped_twice(tmp_path: Path, gsm8k) -> None:
     with pytest.raises(DataError) as error:
         load_table(gsm8k, DataSource(path=tmp_path / "b.jsonl"))
     assert str(error.value).count("b.jsonl") == 1
+
+
+def _math_rows(n: int) -> list[dict]:
+    return [
+        {"problem": f"Compute ${i} + {i}$.", "solution": f"${i} + {i} = \\boxed{{{2 * i}}}$."}
+        for i in range(n)
+    ]
+
+
+def test_hash_sample_is_a_fixed_subset_of_distinct_questions(tmp_path: Path) -> None:
+    # The rule configs/paper/math-*.yaml applies to MATH's 5,000 test problems, on a fixture.
+    math = make_task("math")
+    rows = _math_rows(1200)
+    rows += [dict(rows[7]), {**rows[9], "problem": "  " + rows[9]["problem"]}]  # two repeats
+    source = DataSource(path=write_jsonl(tmp_path / "test.jsonl", rows), sample=500)
+    table = load_table(math, source)
+    assert len(table) == 500 and table["question"].nunique() == 500
+    assert table["source_row"].tolist() != sorted(table["source_row"])  # hash order, not file
+    assert table["source_row"].max() > 500  # not the head of the file
+    # The file's order does not matter, and a head of the subset is the rule's smaller subset.
+    shuffled = write_jsonl(tmp_path / "shuffled.jsonl", rows[::-1])
+    again = load_table(math, DataSource(path=shuffled, sample=500))
+    assert again["question"].map(question_key).tolist() == table["question"].tolist()
+    head = load_table(math, DataSource(path=shuffled, sample=500, limit=100))
+    assert head["question"].map(question_key).tolist() == table["question"].tolist()[:100]
+    # Another seed, another subset; the rule is stable: only a new row can enter.
+    other = load_table(math, source.model_copy(update={"sample_seed": 1}))
+    assert 150 < len(set(other["question"]) & set(table["question"])) < 300  # ~500 * 500/1200
+    more = write_jsonl(tmp_path / "more.jsonl", [*rows, *_math_rows(1300)[1200:]])
+    grown = load_table(math, DataSource(path=more, sample=500))
+    assert len(set(grown["question"]) - set(table["question"])) <= 100
+
+
+def test_hash_sample_larger_than_the_data_names_the_file(tmp_path: Path, gsm8k) -> None:
+    path = write_jsonl(tmp_path / "seeds.jsonl", [*ROWS, ROWS[0]])
+    with pytest.raises(DataError, match=r"seeds.jsonl: sample 4 needs 4 distinct questions, .* 3"):
+        load_table(gsm8k, DataSource(path=path, sample=4))
+    with pytest.raises(DataError, match=r"task arith: built-in data split 'test': sample 999"):
+        load_table(make_task("arith"), DataSource(split="test", sample=999))

@@ -29,6 +29,7 @@ def test_each_task_has_its_family() -> None:
         "arith": "math_word",
         "math": "math",
         "game24": "game24",
+        "logic": "logic",
         "generic": "generic",
     }
     assert "Game of 24" in prompts.render("write_question", make_task("game24"), "1 2 3 4")
