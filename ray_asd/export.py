@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from ray_asd.config import StrategyConfig
 from ray_asd.config_file import validate
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import Cell, ExperimentConfig, cells
@@ -94,7 +95,10 @@ def open_experiment(folder: Path) -> Experiment:
         )
     if (folder / EXPERIMENT_RECORD).is_file():
         record = folder / EXPERIMENT_RECORD
-        config = _validated(record, _unflatten(_read_object(record)))
+        data = _unflatten(_read_object(record))
+        if isinstance(data.get("grid"), dict) and isinstance(data["grid"].get("strategy"), list):
+            data["grid"]["strategy"] = [_as_written(e) for e in data["grid"]["strategy"]]
+        config = _validated(record, data)
         grid = cells(config, str(record))
         return Experiment(
             config.name, folder, grid, {c.name: folder / "trials" / c.name for c in grid}
@@ -164,6 +168,7 @@ def export(
         ``out``.
     """
     adapter = trial.checkpoint / "student"
+    made = [folder for folder in [out.parent, *out.parent.parents] if not folder.exists()]
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = out.parent / f".{out.name}.{os.getpid()}.partial"
     shutil.rmtree(staging, ignore_errors=True)  # what a killed export of this pid left
@@ -178,8 +183,11 @@ def export(
             log(f"[export] adapter merged into {trial.cell.config.student.model}: {MERGED}/")
         (staging / CARD).write_text(card(trial, len(accepted), merge), encoding="utf-8")
         _publish(staging, out)
-    finally:
+    except BaseException:  # nothing half written: the staging folder and the parents made
         shutil.rmtree(staging, ignore_errors=True)
+        for folder in made:  # deepest first
+            folder.rmdir()
+        raise
     log(f"[export] {trial.experiment.name} / {trial.cell.name} ({trial.checkpoint.name}) in {out}")
     return out
 
@@ -296,6 +304,19 @@ def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def _as_written(entry: Any) -> Any:
+    """A grid strategy as its YAML gave it, from its record (every key, set or not): the keys
+    at their defaults dropped, and a pairing's name too, so cells get the names and labels
+    ``ray-asd run`` gave them (``loss+balanced``, not the default name ``loss``)."""
+    if not isinstance(entry, dict):
+        return entry
+    defaults = StrategyConfig().model_dump(mode="json")
+    given = {key: value for key, value in entry.items() if value != defaults.get(key)}
+    if entry.get("scorer") is None and "name" in entry:  # a named strategy keeps its name
+        given["name"] = entry["name"]
+    return given
+
+
 def _validated(record: Path, data: dict[str, Any]) -> ExperimentConfig:
     try:
         return validate(ExperimentConfig, data, str(record))
@@ -308,7 +329,12 @@ def _publish(staging: Path, out: Path) -> None:
     old = staging.with_suffix(".old")
     if out.exists():
         out.rename(old)
-    staging.rename(out)
+    try:
+        staging.rename(out)
+    except OSError:
+        if old.exists():
+            old.rename(out)
+        raise
     shutil.rmtree(old, ignore_errors=True)
 
 
