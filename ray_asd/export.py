@@ -2,9 +2,10 @@
 LoRA adapter as a peft folder, with a model card.
 
 What it reads: an experiment's folder (``storage/NAME``: ``experiment.json``, the config the
-grid ran with, and ``trials/<cell>/``) or a `ray-asd trial` ``--out`` folder (its
-``config.json``), and the trial's newest readable checkpoint (``ray_asd.state``): its
-``items.jsonl`` and ``student/`` adapter. What it writes to ``--out``::
+grid ran with, and ``trials/<cell>/``) or one trial's (`ray-asd trial`'s ``--out``, or a
+runner's finished ``trials/<cell>``: its ``config.json``), and the trial's newest readable
+checkpoint (``ray_asd.state``): its ``items.jsonl`` and ``student/`` adapter. What it
+writes to ``--out``::
 
     README.md       the model card: experiment, cell, strategy, budget, accuracy, how to load
     dataset/        the accepted items, warm-up included (datasets.load_from_disk)
@@ -42,15 +43,11 @@ from ray_asd.trial import CONFIG_FILE
 # The record `ray-asd run` writes into an experiment's folder (ray_asd.runner.checks.RECORD;
 # a test keeps the two equal: this module must not import the runner).
 EXPERIMENT_RECORD = "experiment.json"
+FINAL = "final"  # a runner trial's folder of final artifacts (ray_asd.runner.trial)
 ADAPTER_CONFIG = "adapter_config.json"  # what makes a folder a peft adapter
-# What --out holds.
-DATASET, PARQUET, ADAPTER, MERGED, CARD = (
-    "dataset",
-    "items.parquet",
-    "adapter",
-    "merged",
-    "README.md",
-)
+# What --out holds (module docstring).
+DATASET, PARQUET, ADAPTER, MERGED = "dataset", "items.parquet", "adapter", "merged"
+CARD = "README.md"
 # datasets feature per Item field type, so a column that is None in every row (an analysis
 # field of a trial that did not score) keeps its type in the dataset and the Parquet file.
 FEATURE_OF_TYPE = {str: "string", int: "int64", float: "float64", bool: "bool"}
@@ -100,13 +97,13 @@ def open_experiment(folder: Path) -> Experiment:
             data["grid"]["strategy"] = [_as_written(e) for e in data["grid"]["strategy"]]
         config = _validated(record, data)
         grid = cells(config, str(record))
-        return Experiment(
-            config.name, folder, grid, {c.name: folder / "trials" / c.name for c in grid}
-        )
-    if (folder / CONFIG_FILE).is_file():  # a trial is an experiment of one cell
-        record = folder / CONFIG_FILE
-        [cell] = cells(_validated(record, _read_object(record)), str(record))
-        return Experiment(folder.resolve().name, folder, [cell], {cell.name: folder})
+        trials = {c.name: folder / "trials" / c.name for c in grid}
+        return Experiment(config.name, folder, grid, trials)
+    # A trial is an experiment of one cell: ray-asd trial's --out, or a runner's finished one.
+    for record in (folder / CONFIG_FILE, folder / FINAL / CONFIG_FILE):
+        if record.is_file():
+            [cell] = cells(_validated(record, _read_object(record)), str(record))
+            return Experiment(folder.resolve().name, folder, [cell], {cell.name: folder})
     raise ConfigError(
         f"EXPERIMENT {folder}: not an experiment's folder (no {EXPERIMENT_RECORD}) nor a "
         f"trial's (no {CONFIG_FILE})"
@@ -138,11 +135,7 @@ def choose(experiment: Experiment, cell: str | None = None, best: bool = False) 
         )
     if not best:
         return _read_trial(experiment, 0)
-    trials = [
-        _read_trial(experiment, i)
-        for i, name in enumerate(names)
-        if latest_checkpoint(experiment.trials[name]) is not None
-    ]
+    trials = [trial for i in range(len(names)) if (trial := _checkpointed(experiment, i))]
     if not trials:
         raise DataError(f"EXPERIMENT {experiment.folder}: no trial has a checkpoint yet")
     return max(enumerate(trials), key=lambda pair: _rank(pair[1], pair[0]))[1]
@@ -268,11 +261,24 @@ def card(trial: Trial, n_items: int, merged: bool) -> str:
 
 
 def _read_trial(experiment: Experiment, index: int) -> Trial:
+    trial = _checkpointed(experiment, index)
+    if trial is None:
+        folder = experiment.trials[experiment.cells[index].name]
+        raise DataError(f"trial {folder}: no checkpoint yet (checkpoints/latest is missing)")
+    return trial
+
+
+def _checkpointed(experiment: Experiment, index: int) -> Trial | None:
+    """The trial of cell ``index`` at its newest readable checkpoint; None before the first.
+
+    Raises:
+        DataError: the checkpoint holds no adapter.
+    """
     cell = experiment.cells[index]
     folder = experiment.trials[cell.name]
     checkpoint = latest_checkpoint(folder)
     if checkpoint is None:
-        raise DataError(f"trial {folder}: no checkpoint yet (checkpoints/latest is missing)")
+        return None
     if not (checkpoint / "student" / ADAPTER_CONFIG).is_file():
         raise DataError(f"trial {folder}: {checkpoint.name}/student holds no peft adapter")
     return Trial(experiment, cell, checkpoint, load_checkpoint(checkpoint))

@@ -326,3 +326,35 @@ def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(ray_asd.tasks, "make_task", failing_task(KeyboardInterrupt()))
     assert run(capsys, "data", "check", "--task", "gsm8k") == (130, "", "ray-asd: interrupted\n")
+
+
+def test_export_takes_a_cell_or_best_not_both(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", "runs/x", "--cell", "loss-tiny-arith-seed0", "--best"])
+    assert exit_info.value.code == 2
+    assert "argument --best: not allowed with argument --cell" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_export_of_a_trial_without_checkpoints_fails_before_torch_or_datasets(
+    tmp_path: Path,
+) -> None:
+    from ray_asd.config import TrialConfig
+    from ray_asd.trial import write_config
+
+    write_config(
+        tmp_path / "trial" / "config.json",
+        TrialConfig.model_validate({"student": {"model": "tiny:"}}),
+    )
+    code = (
+        "import sys\n"
+        "from ray_asd.cli import main\n"
+        f"code = main(['export', {str(tmp_path / 'trial')!r}])\n"
+        "heavy = sorted({'torch', 'datasets', 'ray'} & set(sys.modules))\n"
+        "assert not heavy, heavy\n"
+        "sys.exit(code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    line = f"trial {tmp_path / 'trial'}: no checkpoint yet (checkpoints/latest is missing)"
+    assert done.stderr == f"ray-asd: error: {line}\n"

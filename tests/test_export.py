@@ -155,6 +155,15 @@ def test_every_item_field_is_a_typed_column_even_when_no_row_has_a_value(tmp_pat
     assert pq.read_schema(tmp_path / "p.parquet").field("seed_score").type == "double"
 
 
+def test_a_finished_runner_trial_is_a_trial_folder_too(tmp_path: Path) -> None:
+    names = make_experiment(tmp_path / "e", {"random-tiny-arith-seed0": (0.5, 100)})
+    folder = tmp_path / "e" / "trials" / names[1]
+    config = export.open_experiment(tmp_path / "e").cells[1].config
+    write_config(folder / "final" / CONFIG_FILE, config)  # as ray_asd.runner.trial ends
+    trial = export.choose(export.open_experiment(folder))
+    assert (trial.cell.name, trial.cell.config) == (names[1], config)
+
+
 def test_best_is_the_highest_final_accuracy_then_fewer_tokens(tmp_path: Path) -> None:
     trials = {"loss-tiny-arith-seed0": (0.5, 100), "random-tiny-arith-seed0": (0.75, 900)}
     names = make_experiment(
