@@ -1,17 +1,16 @@
 """`logic`: procedurally generated knights-and-knaves puzzles with a unique solution.
 
-Knights always tell the truth, knaves always lie; each of n people makes one statement about
-who is what, and exactly one assignment of roles makes every knight's statement true and
-every knave's false. A puzzle::
+Knights always tell the truth, knaves always lie; each of n people makes one statement, and
+exactly one assignment of roles makes every knight's statement true and every knave's false::
 
     Knights always tell the truth and knaves always lie. Alice says: "Bob is a knave."
     Bob says: "Alice is a knight and Bob is a knight." Who is a knight and who is a knave?
 
-Its reference answer checks each person's statement against the solution, then states it::
+The reference answer checks each statement against the solution, then states it::
 
-    Alice is a knave, so "Bob is a knave" is false.
-    Bob is a knight, so "Alice is a knight and Bob is a knight" is true.
-    Answer: Alice=knave, Bob=knight
+    Alice is a knight, so "Bob is a knave" is true.
+    Bob is a knave, so "Alice is a knight and Bob is a knight" is false.
+    Answer: Alice=knight, Bob=knave
 
 Difficulty knobs: the number of people (the brute-force search doubles with each) and the
 statement depth ("X is a knight" is 1, "A and (B or C)" 3). Statements are read by a
@@ -89,16 +88,29 @@ class Op:
 Expr = Atom | Op
 
 
-def evaluate(expr: Expr, knights: tuple[bool, ...]) -> bool:
-    """The truth of ``expr`` when ``knights[i]`` says whether person i is a knight."""
+@cache
+def _knights(people: int) -> tuple[int, ...]:
+    """Per person, the truth table of "is a knight": bit a is set iff assignment a has no bit
+    (people - 1 - i) set (so assignment 0 is all knights, 1 makes the last person a knave)."""
+    return tuple(
+        sum(1 << a for a in range(1 << people) if not a >> (people - 1 - i) & 1)
+        for i in range(people)
+    )
+
+
+def truth_table(expr: Expr, people: int) -> int:
+    """``expr``'s truth under all 2^people assignments, as bits (_knights): 6x faster than
+    evaluating it once per assignment (generating the built-in 2-6 people, depth 3 data)."""
+    everything = (1 << (1 << people)) - 1
     if isinstance(expr, Atom):
-        return knights[expr.person] == expr.knight
-    left, right = evaluate(expr.left, knights), evaluate(expr.right, knights)
+        knight = _knights(people)[expr.person]
+        return knight if expr.knight else everything ^ knight
+    left, right = truth_table(expr.left, people), truth_table(expr.right, people)
     return {
-        "and": left and right,
-        "or": left or right,
-        "if": not left or right,
-        "iff": left == right,
+        "and": left & right,
+        "or": left | right,
+        "if": (everything ^ left) | right,
+        "iff": everything ^ left ^ right,
     }[expr.op]
 
 
@@ -128,10 +140,6 @@ class Puzzle:
     names: tuple[str, ...]
     statements: tuple[Expr, ...]
 
-    @property
-    def depth(self) -> int:
-        return max(map(depth, self.statements))
-
     def question(self) -> str:
         said = " ".join(
             f'{name} says: "{render(s, self.names)}."'
@@ -140,11 +148,15 @@ class Puzzle:
         return f"{PREAMBLE} {said} {QUESTION_END}"
 
     def solutions(self) -> list[tuple[bool, ...]]:
-        """Every assignment (True = knight) under which knights say true things, knaves false."""
+        """Every assignment (True = knight) where knights say true things and knaves false."""
+        n = len(self.names)
+        everything = consistent = (1 << (1 << n)) - 1
+        for knight, statement in zip(_knights(n), self.statements, strict=True):
+            consistent &= everything ^ knight ^ truth_table(statement, n)  # knight iff true
         return [
-            knights
-            for knights in itertools.product((True, False), repeat=len(self.names))
-            if all(evaluate(s, knights) == k for s, k in zip(self.statements, knights, strict=True))
+            tuple(not a >> (n - 1 - i) & 1 for i in range(n))
+            for a in range(1 << n)
+            if consistent >> a & 1
         ]
 
     def unique_solution(self) -> tuple[bool, ...] | None:
@@ -179,18 +191,10 @@ def unique_puzzle(
     """A puzzle whose statements have ``depths`` and exactly one solution, redrawn until it
     has one (at most MAX_TRIES times); None if none was found."""
     for _ in range(MAX_TRIES):
-        statements = tuple(random_statement(rng, len(names), d) for d in depths)
-        puzzle = Puzzle(names, statements)
+        puzzle = Puzzle(names, tuple(random_statement(rng, len(names), d) for d in depths))
         if puzzle.unique_solution() is not None:
             return puzzle
     return None
-
-
-def random_depths(rng: random.Random, people: int, max_depth: int) -> tuple[int, ...]:
-    """Statement depths in 1..max_depth with at least one of max_depth (the puzzle's depth)."""
-    depths = [rng.randint(1, max_depth) for _ in range(people)]
-    depths[rng.randrange(people)] = max_depth
-    return tuple(depths)
 
 
 def _parse_statement(text: str, names: dict[str, int]) -> Expr | None:
@@ -284,9 +288,7 @@ def extract_assignment(text: str) -> dict[str, str] | None:
     if overlong(text):
         return None
     lines = [m.group(1) for m in _ANSWER_LINE.finditer(text)]
-    if not lines:
-        last = [line for line in text.splitlines() if line.strip()]
-        lines = last[-1:]
+    lines = lines or [line for line in text.splitlines() if line.strip()][-1:]
     stated = [a for a in map(_parse_assignment, lines) if a is not None]
     if not stated or any(a != stated[0] for a in stated):
         return None
@@ -301,11 +303,9 @@ def extract(text: str) -> str | None:
 
 def is_correct(question: str, output: str, reference: str) -> bool:
     """True iff the output states the puzzle's one solution (`verify`), naming every person;
-    for a question not in the task's format, iff it states the reference's assignment.
-
-    The puzzle outranks the reference, so a wrong reference answer cannot mark a right output
-    wrong, and `ray-asd data check` (the reference checked against itself) finds it.
-    """
+    for a question not in the task's format, iff it states the reference's assignment. The
+    puzzle outranks the reference: a wrong reference cannot mark a right output wrong, and
+    `ray-asd data check` (each reference checked against itself) finds it."""
     if parse_question(question) is not None:
         return verify(question, output)
     predicted = extract_assignment(output)
@@ -316,9 +316,11 @@ def verify(question: str, answer: str) -> bool:
     """True iff the question parses, has exactly one solution and the answer states it."""
     puzzle, stated = parse_question(question), extract_assignment(answer)
     knights = None if puzzle is None else puzzle.unique_solution()
-    if puzzle is None or knights is None:
-        return False
-    return stated == {n.casefold(): ROLE[k] for n, k in zip(puzzle.names, knights, strict=True)}
+    return (
+        puzzle is not None
+        and knights is not None
+        and stated == {n.casefold(): ROLE[k] for n, k in zip(puzzle.names, knights, strict=True)}
+    )
 
 
 @cache  # the built-in splits are drawn once per process (~0.3 s for 1,200 puzzles)
@@ -332,7 +334,9 @@ def generate(
     while len(puzzles) < n:
         people = min_people + len(puzzles) % (max_people - min_people + 1)
         names = tuple(rng.sample(NAMES, people))
-        puzzle = unique_puzzle(rng, names, random_depths(rng, people, max_depth))
+        depths = [rng.randint(1, max_depth) for _ in range(people)]
+        depths[rng.randrange(people)] = max_depth  # the puzzle's depth is max_depth
+        puzzle = unique_puzzle(rng, names, tuple(depths))
         if puzzle is not None and puzzle.question() not in seen:
             seen.add(puzzle.question())
             puzzles.append(puzzle)
@@ -353,9 +357,7 @@ def builtin_table(
     if split == "all":
         return pd.concat([builtin_table(s, **knobs) for s in SPLIT_SEEDS], ignore_index=True)
     if split not in SPLIT_SEEDS:
-        raise DataError(
-            f"logic built-in data: unknown split {split!r}; use one of {[*SPLIT_SEEDS, 'all']}"
-        )
+        raise DataError(f"logic built-in data: unknown split {split!r}; use train, test or all")
     held_out = set() if split == "test" else set(generate(SPLIT_SIZES["test"], seed=1, **knobs))
     drawn = generate(SPLIT_SIZES[split], seed=SPLIT_SEEDS[split], **knobs)
     puzzles = [p for p in drawn if p not in held_out]

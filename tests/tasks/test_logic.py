@@ -1,3 +1,4 @@
+import itertools
 import json
 import random
 import time
@@ -65,7 +66,35 @@ def test_generation_round_trips_and_has_unique_solutions() -> None:
         assert {len(p.names) for p in puzzles} == set(range(1, 7))  # people cycle 1..6
         for puzzle in puzzles:
             assert parse_question(puzzle.question()) == puzzle
-            assert len(puzzle.solutions()) == 1 and puzzle.depth == max_depth
+            assert len(puzzle.solutions()) == 1 and max(map(depth, puzzle.statements)) == max_depth
+
+
+def _truth(expr: Atom | Op, knights: tuple[bool, ...]) -> bool:
+    """The plain reading of a statement, one assignment at a time."""
+    if isinstance(expr, Atom):
+        return knights[expr.person] == expr.knight
+    left, right = _truth(expr.left, knights), _truth(expr.right, knights)
+    return {"and": left and right, "or": left or right, "if": not left or right}.get(
+        expr.op, left == right
+    )
+
+
+def test_the_bitwise_solver_agrees_with_trying_every_assignment() -> None:
+    rng = random.Random(0)
+    for people in range(1, 8):
+        for _ in range(40):
+            puzzle = Puzzle(
+                tuple(f"P{i}" for i in range(people)),
+                tuple(random_statement(rng, people, rng.randint(1, 3)) for _ in range(people)),
+            )
+            expected = [
+                knights
+                for knights in itertools.product((True, False), repeat=people)
+                if all(
+                    _truth(s, knights) == k for s, k in zip(puzzle.statements, knights, strict=True)
+                )
+            ]
+            assert puzzle.solutions() == expected
 
 
 def test_random_statement_has_the_asked_depth() -> None:
@@ -208,7 +237,9 @@ def test_difficulty_knob() -> None:
     test = make_task("logic", min_people=3, max_people=3, max_depth=3).builtin("test")
     puzzles = [parse_question(q) for q in test["question"]]
     assert set(test["difficulty"]) == {3}
-    assert {p.depth for p in puzzles if p is not None} == {3} and None not in puzzles
+    assert {max(map(depth, p.statements)) for p in puzzles if p is not None} == {
+        3
+    } and None not in puzzles
 
 
 def test_oracle_keeps_people_count_and_statement_depths() -> None:

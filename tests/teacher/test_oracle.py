@@ -32,3 +32,15 @@ def test_oracle_unparsable_seed_and_missing_oracle() -> None:
 
 def test_approximate_tokens() -> None:
     assert approximate_tokens("12 + 7 = 19.\n#### 19") == 11  # each "#" is a mark
+
+
+def test_oracle_writes_logic_puzzles_of_the_seeds_structure() -> None:
+    task, teacher = make_task("logic"), OracleTeacher()
+    seeds = task.builtin("test")["question"].head(8).tolist()
+    items = teacher.generate(task, seeds, list(range(8)))
+    for seed, item in zip(seeds, items, strict=True):
+        assert item.calls == 2 and item.question != seed
+        assert task.difficulty(item.question) == task.difficulty(seed)  # as many people
+        assert task.verify(item.question, item.answer)  # one solution, and the answer states it
+    (answered,) = teacher.answer(task, [seeds[0]], [0])
+    assert answered.answer == task.builtin("test")["answer"][0]
