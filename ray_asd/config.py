@@ -254,7 +254,14 @@ class StrategyConfig(Section):
 
     @model_validator(mode="after")
     def _named_or_composed(self) -> StrategyConfig:
-        settings = sorted(k for k in self.model_fields_set if k == "arms" or "bandit_" in k)
+        # Values, not keys set: a grid cell's section comes back whole (arms: [] included).
+        fields = type(self).model_fields
+        settings = [
+            key
+            for key, field in fields.items()
+            if (key == "arms" or key.startswith("bandit_"))
+            and getattr(self, key) != field.get_default(call_default_factory=True)
+        ]
         if settings and not self.bandit:
             raise ValueError(f"{settings[0]}: only a bandit (scorer: bandit) takes it")
         if self.bandit:  # its selector, if any, is its scorer arms'

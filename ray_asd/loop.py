@@ -3,10 +3,11 @@
     for t in 0..T-1:
         answer   the student answers every seed             parts.student.answers
         rate     other models rate the answers (if asked)   parts.rate (reward, judge, lion)
-        select   the strategy scores every seed, picks m    plan.strategy
+        select   the strategy scores every seed, picks m    plan.strategy (a bandit: its arms)
         generate the teacher writes a new question per pick, then answers it; filters reject
         (score the new items as their seeds were, for `ray-asd report`; not the method)
         train    LoRA on all accepted items so far          parts.student.train
+                 (a bandit: its arms paid in learning progress, ray_asd.progress)
         evaluate accuracy on the test set                   parts.student.answers
         record   metrics row + checkpoint (resume continues at t + 1)
 
@@ -27,11 +28,11 @@ import pandas as pd
 from ray_asd import metrics
 from ray_asd.analysis import analyse
 from ray_asd.generation import generate_items, novelty_index
-from ray_asd.metrics import Generation, Selection, Stages, format_row
+from ray_asd.metrics import Generation, Stages, format_row
 from ray_asd.parts import TrialParts
-from ray_asd.records import Item, Spend
+from ray_asd.progress import learn, select, train
+from ray_asd.records import Spend
 from ray_asd.state import TrialState, latest_checkpoint, load_checkpoint, save_checkpoint
-from ray_asd.strategies import scalar_scores
 from ray_asd.strategies.selectors import Uniform
 
 # (metrics row, test item id -> correct): the base model's evaluation, shared by a cell.
@@ -65,7 +66,7 @@ def run_trial(
             _stop(parts, state, t, stages, rating, out)  # the rating calls spent the rest
             break
         with stages("select"):
-            selection = _select(parts, pool, scored, state, t)
+            selection = select(parts, pool, scored, state, t)
         with stages("generate"):
             name, spent = plan.strategy.name, state.spent.tokens
             new = generate_items(parts, selection.picked, state.rng, novelty, t, name, spent)
@@ -76,8 +77,7 @@ def run_trial(
             break
         with stages("score_items"):  # for the report's fidelity and ordering, not the method
             analysis = analyse(parts, pool, state, new, t, out)
-        with stages("train"):
-            train = _train(parts, accepted, t)
+        trained, learned = learn(parts, state, selection, new, accepted, t, stages)
         correct, accuracy = _evaluate(parts, test, stages)
         generation = Generation(new, charged, state.rating, rating)
         row = metrics.row(
@@ -87,10 +87,11 @@ def run_trial(
             accuracy,
             stages,
             generation=generation,
-            train=train,
+            train=trained,
             selection=selection,
             analysis=analysis,
             model_seconds=student.model_seconds(),
+            bandit=learned,
         )
         state.record(row, correct)
         state.next_iteration = t + 1
@@ -164,7 +165,7 @@ def warm_up(parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, state: Tr
         new = generate_items(parts, picked, rng, novelty, -1, "warmup")
     state.items += new
     with stages("train"):
-        train = _train(parts, state.accepted, -1)
+        trained = train(parts, state.accepted, -1)
     correct, accuracy = _evaluate(parts, test, stages)
     row = metrics.row(
         "warmup",
@@ -173,7 +174,7 @@ def warm_up(parts: TrialParts, pool: pd.DataFrame, test: pd.DataFrame, state: Tr
         accuracy,
         stages,
         generation=Generation(new, state.items, state.rating),
-        train=train,
+        train=trained,
         model_seconds=parts.student.model_seconds(),
     )
     state.record(row, correct)
@@ -209,28 +210,6 @@ def _stop(
     )
     state.metrics.append(row)
     save_checkpoint(out, state, parts.student.save, parts.checkpointed, "stopped")
-
-
-def _select(
-    parts: TrialParts, pool: pd.DataFrame, scored: pd.DataFrame, state: TrialState, t: int
-) -> Selection:
-    """The strategy scores every seed and picks (static: its whole budget at t = 0)."""
-    strategy, n_picks = parts.plan.strategy, parts.plan.schedule.picks(t)
-    scores = strategy.score(scored)
-    state.scores.append(dict(zip(pool["id"], scalar_scores(scores).tolist(), strict=True)))
-    positions = strategy.pick(scores, n_picks, state.rng) if n_picks else []
-    picked = pool.iloc[list(positions)]
-    state.picks.append(picked["id"].tolist())
-    # Strategies without a scorer (random, static) record no score statistics.
-    return Selection(picked, scalar_scores(scores) if strategy.scorer.columns else None, scored)
-
-
-def _train(parts: TrialParts, accepted: list[Item], t: int) -> dict[str, float]:
-    if not accepted:  # a teacher whose every item was rejected: nothing to learn from yet
-        parts.log(f"[trial] t={t}: no accepted items yet, the student stays as it is")
-        return {}
-    parts.log(f"[trial] t={t}: training on {len(accepted)} items, then evaluating")
-    return parts.student.train(accepted, t)
 
 
 def _evaluate(

@@ -50,6 +50,7 @@ class Selection:
     picked: pd.DataFrame
     scores: np.ndarray | None  # one float per seed; None: a strategy without a scorer
     scored: pd.DataFrame
+    arms: np.ndarray | None = None  # a bandit's: the arm of each picked row (None: no bandit)
 
 
 def row(
@@ -64,6 +65,7 @@ def row(
     selection: Selection | None = None,
     analysis: Spend | None = None,
     model_seconds: float | None = None,
+    bandit: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """The metrics row of one phase.
 
@@ -78,6 +80,7 @@ def row(
         selection: an iteration's picks and scores.
         analysis: what scoring items for the report cost (not charged to the budget).
         model_seconds: model compute inside the runner's scoring actors.
+        bandit: a bandit's choices and rewards (``bandit_{share,picks,progress,reward}_<arm>``).
     """
     result: dict[str, Any] = {
         "phase": phase,
@@ -87,9 +90,10 @@ def row(
         **{f"seconds_{name}": seconds for name, seconds in stages.seconds.items()},
     }
     if selection is not None:
-        # The strategy's own cost: answering, rating, scoring and selecting.
+        # The strategy's own cost: answering, rating, scoring and selecting (and a bandit's
+        # measuring of progress).
         result["selection_seconds"] = sum(
-            stages.seconds.get(name, 0.0) for name in ("answer", "rate", "select")
+            stages.seconds.get(name, 0.0) for name in ("answer", "rate", "select", "progress")
         )
     if generation is not None:
         result.update(generation_metrics(generation))
@@ -99,6 +103,8 @@ def row(
         result.update(difficulty_counts("picks", selection.picked))
         if selection.scores is not None:
             result.update(score_stats(selection.scores, selection.scored))
+    if bandit:
+        result.update(bandit)
     if analysis is not None and analysis.calls:
         result.update(analysis_tokens_phase=analysis.tokens, analysis_calls_phase=analysis.calls)
     if model_seconds is not None:

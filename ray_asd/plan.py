@@ -15,7 +15,8 @@ from ray_asd.kinds import teacher_kind
 from ray_asd.models import check_model_spec
 from ray_asd.raters.judge import PLACEHOLDERS
 from ray_asd.schedule import Schedule
-from ray_asd.strategies import Strategy, compose, make_strategy
+from ray_asd.strategies import Strategy, compose, compose_bandit, make_strategy
+from ray_asd.strategies.bandit import Exp3S
 from ray_asd.teacher.prompts import read_template
 
 
@@ -76,12 +77,23 @@ def plan(config: TrialConfig) -> TrialPlan:
 
 
 def build_strategy(config: TrialConfig) -> Strategy:
-    """The strategy a config names: a preset, or a scorer and selector pairing.
+    """The strategy a config names: a preset, a scorer and selector pairing, or a bandit
+    over arms (``scorer: bandit``).
 
     Raises:
-        ConfigError: neither a name nor both parts; an unknown name or parameter.
+        ConfigError: neither a name nor both parts; an unknown name or parameter; a bandit arm
+            that is neither a strategy nor a scorer.
     """
     spec = config.strategy
+    if spec.bandit:
+        rule = Exp3S(spec.bandit_gamma, spec.bandit_eta, spec.bandit_alpha, spec.bandit_window)
+        return compose_bandit(
+            spec.arms,
+            rule,
+            name=spec.name or "bandit",
+            selector=spec.selector or "top_k",  # the scorer arms' (strategy.arms' description)
+            selector_params=spec.selector_params,
+        )
     if spec.scorer is not None and spec.selector is not None:
         # A pairing without a name of its own is named after its parts, not the default "loss".
         name = spec.name if "name" in spec.model_fields_set else None

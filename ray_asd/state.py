@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ray_asd.records import Item, Spend, spend_of
+from ray_asd.strategies.bandit import BanditState
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class TrialState:
     # One per test evaluation (base, warm-up, iterations): phase, iteration, and
     # ``correct``: test item id -> the student's answer was right.
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    bandit: BanditState | None = None  # a bandit's weights and choices (None: no bandit)
 
     @property
     def accepted(self) -> list[Item]:
@@ -151,6 +153,8 @@ def save_checkpoint(
         "scores": state.scores,
         "rating": state.rating.as_dict(),
         "memo": state.memo,
+        # Only a bandit's trial has the key: every other state.json is as it was.
+        **({"bandit": state.bandit.to_json()} if state.bandit is not None else {}),
     }
     (staging / "state.json").write_text(json.dumps(payload), encoding="utf-8")
     _fsync_tree(staging)  # on disk before any name says it is whole
@@ -185,6 +189,7 @@ def load_checkpoint(folder: Path) -> TrialState:
         payload.get("memo", {}),
         # Absent in checkpoints of older versions.
         _read_jsonl(folder / "evaluations.jsonl", required=False),
+        BanditState.from_json(payload["bandit"]) if "bandit" in payload else None,
     )
 
 

@@ -346,3 +346,83 @@ def test_judge_tokens_count_toward_the_teacher_budget(tmp_path: Path) -> None:
     assert (last["n_synthetic"], last["accuracy"]) == (warm["n_synthetic"], warm["accuracy"])
     assert last["teacher_tokens"] == warm["teacher_tokens"] + first["rating_tokens_phase"]
     assert last["n_new"] == 0 and tight <= last["teacher_tokens"]
+
+
+BANDIT = [
+    "strategy={scorer: bandit, arms: [difficulty, random]}",
+    "task.params={max_ops: 3}",
+    "seeds.n=48",
+    "budget.per_iteration=8",
+    "budget.iterations=6",
+]
+
+
+def bandit_run(
+    out: Path, hard_teaches: bool, *overrides: str, fail_at_seed: int | None = None
+) -> pd.DataFrame:
+    """A bandit between `difficulty` (the hardest seeds: 3 operations) and `random`, on a
+    student planted so that training lowers the NLL of 3-operation items 100 times as much as
+    the others' (``hard_teaches``), or the reverse."""
+    parts, student, pool, test = trial_parts(config_of(*BANDIT, *overrides))
+    arith = make_task("arith")
+    strong, weak = (10.0, 0.1) if hard_teaches else (0.1, 10.0)
+    student.lesson = lambda question: strong if arith.difficulty(question) == 3 else weak
+    student.fail_at_seed = fail_at_seed
+    return run_trial(parts, pool, test, out)
+
+
+@pytest.mark.parametrize("hard_teaches", [True, False])
+def test_the_bandit_shares_follow_the_planted_progress(tmp_path: Path, hard_teaches: bool) -> None:
+    metrics = bandit_run(tmp_path, hard_teaches)
+    rows = metrics[metrics["phase"] == "iteration"]
+    winner, loser = ("difficulty", "random") if hard_teaches else ("random", "difficulty")
+    share = rows[f"bandit_share_{winner}"].tolist()
+    assert share[0] == 0.5 and share[-1] > 0.7  # from an even split to most of the picks
+    picks = rows[[f"bandit_picks_{winner}", f"bandit_picks_{loser}"]].iloc[3:].sum()
+    assert picks.iloc[0] > 2 * picks.iloc[1]  # the last 3 iterations' picks
+    # The winner's items bought more progress per teacher token whenever both were picked.
+    both = rows[f"bandit_progress_{winner}"].notna() & rows[f"bandit_progress_{loser}"].notna()
+    assert (rows[f"bandit_progress_{winner}"][both] > rows[f"bandit_progress_{loser}"][both]).all()
+
+
+def test_a_resumed_bandit_makes_the_choices_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    straight = bandit_run(tmp_path / "straight", True)
+    with pytest.raises(RuntimeError, match="node lost"):
+        bandit_run(tmp_path / "resumed", True, fail_at_seed=3)  # training at t = 2
+    assert load_checkpoint(latest_checkpoint(tmp_path / "resumed")).next_iteration == 2
+    resumed = bandit_run(tmp_path / "resumed", True)
+    pd.testing.assert_frame_equal(without_timings(straight), without_timings(resumed))
+    states = [load_checkpoint(latest_checkpoint(tmp_path / run)) for run in ("straight", "resumed")]
+    assert states[0].bandit == states[1].bandit and states[0].picks == states[1].picks
+    # The checkpoint holds each pick's arm, per iteration, parallel to the picks.
+    bandit = states[0].bandit
+    assert bandit is not None and len(bandit.choices) == 6
+    assert [len(c) for c in bandit.choices] == [len(p) for p in states[0].picks] == [8] * 6
+    rows = straight[straight["phase"] == "iteration"]
+    by_arm = [[c.count(arm) for c in bandit.choices] for arm in (0, 1)]
+    assert by_arm == [
+        rows["bandit_picks_difficulty"].tolist(),
+        rows["bandit_picks_random"].tolist(),
+    ]
+
+
+def test_a_bandit_answers_the_columns_of_every_arm_and_picks_each_seed_once(
+    tmp_path: Path,
+) -> None:
+    config = config_of(
+        "strategy={scorer: bandit, arms: [loss_gt, llm2llm, random], bandit_gamma: 1}",
+        "seeds.n=16",
+        "budget.per_iteration=12",
+    )
+    trial = plan(config)
+    assert trial.student_columns == ("reference_nll", "correct") and trial.answers_seeds
+    metrics, _, _ = run(config, tmp_path)
+    state = load_checkpoint(latest_checkpoint(tmp_path))
+    assert all(len(set(picks)) == len(picks) == 12 for picks in state.picks)
+    # gamma 1: the split stays uniform, whatever the rewards.
+    rows = metrics[metrics["phase"] == "iteration"]
+    for arm in ("loss_gt", "llm2llm", "random"):
+        assert rows[f"bandit_share_{arm}"].tolist() == pytest.approx([1 / 3, 1 / 3])
+    assert "score_mean" not in metrics  # a bandit has no one score per seed
+    assert (rows["seconds_progress"] > 0).all()  # the NLL before and after, timed
+    assert {i.strategy for i in state.items} == {"bandit"}

@@ -100,3 +100,66 @@ def test_the_schedule_owns_the_budget_rules() -> None:
     assert static.stops_before(0, 100) and not static.stops_before(1, 10**6)
     assert not loss.spent(10**9) and not loss.stops_before(2, 10**9)  # no cap
     assert "T=3 x m=4 = 12 items" in loss.describe(64, 40)
+
+
+def bandit_of(arms: str) -> list[str]:
+    return [f"strategy={{scorer: bandit, arms: {arms}}}"]
+
+
+def test_a_bandit_plans_the_union_of_its_arms_columns() -> None:
+    config = load_config(None, ["strategy={scorer: bandit, arms: [loss, reward, difficulty]}"])
+    assert config.strategy.name == "bandit"  # named so, not after its parts
+    trial = plan(
+        load_config(None, [*bandit_of("[loss, reward, difficulty]"), "reward.model=tiny:"])
+    )
+    assert (trial.student_columns, trial.rater_columns) == (("answer_nll",), ("reward",))
+    assert trial.needs_reward and not trial.schedule.upfront
+    assert [arm.name for arm in trial.strategy.arms] == ["loss", "reward", "difficulty"]
+    rule = trial.strategy.bandit
+    assert rule is not None and (rule.gamma, rule.eta, rule.alpha, rule.window) == (
+        0.2,
+        1.0,
+        0.05,
+        16,
+    )
+    # A judge arm needs what a judge strategy needs: the oracle teacher cannot judge.
+    with pytest.raises(ConfigError, match="strategy 'bandit' needs an LLM judge"):
+        plan(load_config(None, bandit_of("[loss, judge]")))
+    # A scorer arm pairs with the bandit's selector (default top_k).
+    paired = plan(load_config(None, [*bandit_of("[wrong, random]"), "strategy.selector=softmax"]))
+    assert [arm.selector_name for arm in paired.strategy.arms] == ["softmax", "uniform"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (["strategy.arms=[loss, random]"], "config: strategy: Value error, arms: only a bandit"),
+        (["strategy.bandit_eta=2"], "config: strategy: Value error, bandit_eta: only a bandit"),
+        (
+            ["strategy={scorer: bandit, arms: [loss, random], bandit_gamma: 0}"],
+            "config: strategy.bandit_gamma: Input should be greater than 0",
+        ),
+    ],
+)
+def test_bandit_settings_without_a_bandit_or_out_of_range_are_one_line(
+    overrides: list[str], line: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(None, overrides)
+    (only,) = str(error.value).splitlines()
+    assert only.startswith(line)
+
+
+@pytest.mark.parametrize(
+    ("arms", "message"),
+    [
+        ("[loss, lss]", r"^strategy.arms\[1\]: unknown arm 'lss'.*did you mean 'loss'"),
+        ("[static, loss]", r"^strategy.arms\[0\]: static picks its whole budget up front"),
+        ("[loss]", r"^strategy.arms: a bandit needs two or more distinct arms"),
+        ("[]", r"^strategy.arms: a bandit needs two or more distinct arms"),
+    ],
+)
+def test_a_bandit_with_a_bad_arm_fails_before_anything_loads(arms: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as error:
+        plan(load_config(None, bandit_of(arms)))
+    assert "\n" not in str(error.value)

@@ -2,21 +2,24 @@
 rule that picks).
 
 Named strategies of DESIGN section 2 are presets over the two registries; any other pairing
-is built with :func:`compose`.
+is built with :func:`compose`; a learning-progress bandit over several of them with
+:func:`compose_bandit`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ray_asd.registry import build
-from ray_asd.strategies.scorers import SCORERS, Scorer
-from ray_asd.strategies.selectors import SELECTORS, Selector, scalar_scores
+from ray_asd.errors import ConfigError
+from ray_asd.registry import build, suggest
+from ray_asd.strategies.bandit import Exp3S
+from ray_asd.strategies.scorers import SCORERS, NoScore, Scorer
+from ray_asd.strategies.selectors import SELECTORS, Selector, TopK, scalar_scores
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,11 @@ class Strategy:
         selector: picks m seeds from the scores.
         upfront: pick and generate the whole budget (m x T) at t = 0 with the base model,
             then train on its first m x (t + 1) items in pick order at step t (``static``).
-        scorer_name: the scorer's registry name (``none`` for random and static).
-        selector_name: the selector's registry name.
+        scorer_name: the scorer's registry name (``none`` for random and static, ``bandit``
+            for a bandit).
+        selector_name: the selector's registry name (``exp3s`` for a bandit).
+        arms: a bandit's arms, each a strategy that picks its share of an iteration's seeds.
+        bandit: the rule that splits the picks among ``arms`` (None: not a bandit).
     """
 
     name: str
@@ -39,6 +45,8 @@ class Strategy:
     upfront: bool = False
     scorer_name: str = ""
     selector_name: str = ""
+    arms: tuple[Strategy, ...] = ()
+    bandit: Exp3S | None = None
 
     @property
     def blind(self) -> bool:
@@ -124,6 +132,62 @@ def make_strategy(name: str) -> Strategy:
     return build("strategy", STRATEGIES, name, {})
 
 
+def compose_bandit(
+    arms: Sequence[str],
+    bandit: Exp3S,
+    *,
+    name: str,
+    selector: str,
+    selector_params: Mapping[str, Any] | None = None,
+) -> Strategy:
+    """A learning-progress bandit (`ray_asd.strategies.bandit`) over ``arms``, e.g.
+    ``["loss", "loss_gt", "llm2llm", "random"]``: each a named strategy (``lion`` picks as
+    the preset does, with ``balanced``), else a scorer paired with ``selector``.
+
+    Its scorer reads every column an arm reads (so the plan computes them) and scores 0;
+    within an iteration the arms pick disjoint seeds, so, as top-k, it picks a seed at most
+    once (what `ray_asd.preflight` asks its selector).
+
+    Raises:
+        ConfigError: fewer than two arms, a repeated one, ``static`` (it picks its whole budget
+            up front), or a name that is neither a strategy nor a scorer (one line, naming
+            ``strategy.arms[i]``).
+    """
+    if len(arms) < 2 or len(set(arms)) < len(arms):
+        raise ConfigError(f"strategy.arms: a bandit needs two or more distinct arms, got {arms}")
+    built = tuple(_arm(arm, i, selector, selector_params) for i, arm in enumerate(arms))
+    columns = tuple(dict.fromkeys(c for arm in built for c in arm.scorer.columns))
+    return Strategy(
+        name=name,
+        scorer=NoScore(columns),
+        selector=TopK(),
+        scorer_name="bandit",
+        selector_name="exp3s",
+        arms=built,
+        bandit=bandit,
+    )
+
+
+def _arm(
+    arm: str, index: int, selector: str, selector_params: Mapping[str, Any] | None
+) -> Strategy:
+    if arm in STRATEGIES:
+        strategy = make_strategy(arm)
+        if strategy.upfront:
+            raise ConfigError(
+                f"strategy.arms[{index}]: {arm} picks its whole budget up front and cannot be "
+                "an arm; use random"
+            )
+        return strategy
+    if arm in SCORERS:
+        return compose(arm, selector, name=arm, selector_params=selector_params)
+    known = {**STRATEGIES, **SCORERS}
+    raise ConfigError(
+        f"strategy.arms[{index}]: unknown arm {arm!r}: an arm is a strategy or a scorer"
+        f"{suggest(arm, known)}"
+    )
+
+
 __all__ = [
     "SCORERS",
     "SELECTORS",
@@ -132,6 +196,7 @@ __all__ = [
     "Selector",
     "Strategy",
     "compose",
+    "compose_bandit",
     "make_strategy",
     "scalar_scores",
 ]

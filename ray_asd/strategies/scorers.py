@@ -65,7 +65,8 @@ class Scorer(Protocol):
 
 @dataclass(frozen=True)
 class NoScore:
-    """Every seed scores 0: for strategies whose selector ignores scores (random, static)."""
+    """Every seed scores 0: for strategies whose selector ignores scores (random, static), and
+    for a bandit, whose arms score for themselves (its ``columns``: every column they read)."""
 
     columns: tuple[str, ...] = ()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,6 +38,10 @@ def _hash(text: str) -> int:
     return zlib.crc32(text.encode())
 
 
+def _question(prompt: str) -> str:
+    return prompt.removeprefix("Question: ").removesuffix("\nAnswer:")
+
+
 @dataclass
 class FakeStudent:
     """Answers from ``answers`` (question -> reference answer) once skilled enough.
@@ -47,6 +52,9 @@ class FakeStudent:
         trained: (items, seed) of every training call.
         answered: the prompts of every answering call.
         fail_at_seed: training with this seed raises (a node lost mid-trial).
+        lesson: how far a question's NLL falls as the skill grows (its NLL holds
+            ``lesson(question) / (1 + skill)``); 1 for every question by default. A bandit's
+            test plants which arm's items teach most with it.
     """
 
     answers: dict[str, str]
@@ -54,6 +62,7 @@ class FakeStudent:
     trained: list[tuple[int, int]] = field(default_factory=list)
     answered: list[list[str]] = field(default_factory=list)
     fail_at_seed: int | None = None
+    lesson: Callable[[str], float] = lambda question: 1.0
 
     def answer(
         self, prompts: list[str], *, max_new_tokens: int, batch_size: int
@@ -61,7 +70,7 @@ class FakeStudent:
         self.answered.append(list(prompts))
         out = []
         for prompt in prompts:
-            question = prompt.removeprefix("Question: ").removesuffix("\nAnswer:")
+            question = _question(prompt)
             known = question in self.answers and _hash(question) % 16 < self.skill
             text = " " + self.answers[question] if known else " 1 + 1 = 2.\n#### 2"
             out.append(FakeGeneration(text, len(text.split())))
@@ -77,7 +86,7 @@ class FakeStudent:
         add_eos: bool = False,
     ) -> np.ndarray:
         means = [
-            (_hash(p + a) % 1000) / 250 + 1 / (1 + self.skill)
+            (_hash(p + a) % 1000) / 250 + self.lesson(_question(p)) / (1 + self.skill)
             for p, a in zip(prompts, answers, strict=True)
         ]
         if reduction == "sum":
