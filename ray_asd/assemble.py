@@ -1,7 +1,8 @@
 """The one place a trial's parts are built, from its plan (`ray_asd.plan`).
 
 ``ray-asd trial`` calls :func:`assemble` with nothing injected: the student answers in this
-process, LLM completions are built and cached here. A Tune trial injects the runner's pieces
+process (``student.backend: vllm``: a vLLM engine here serves its adapter), LLM completions are
+built and cached here. A Tune trial injects the runner's pieces
 through the same arguments: scoring actors that serve the student's answers, the shared teacher
 and judge pools, reward-model actors.
 """
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ray_asd.answers import EngineAnswers
 from ray_asd.parts import ServedAnswers, TrialParts, TrialStudent
 from ray_asd.plan import TrialPlan
 from ray_asd.raters import Judge, Raters, RewardFn
@@ -45,7 +47,8 @@ def assemble(
         cache_dir: where embedded and tiny models are materialised.
         teacher_cache: the teacher cache folder for LLM completions built here (in-process).
         served: answers to seeds and test items served elsewhere (the runner's scoring
-            actors); None: ``model`` answers them.
+            actors); None: ``model`` answers them, or with ``student.backend: vllm`` an
+            engine started here.
         completions: an LLM teacher's backend (the runner's shared pool); None: built here.
         judge: the judge's backend (the runner's judge pool); None: ``judge.llm``'s built
             here, else the teacher's own.
@@ -54,6 +57,11 @@ def assemble(
     """
     config = plan.config
     task = make_task(config.task.name, **config.task.params)
+    if served is None and config.student.backend == "vllm":
+        from ray_asd.student.vllm_engine import VllmStudent  # imports vLLM
+
+        engine = VllmStudent(config.student, config.train.lora_target_modules, cache_dir)
+        served = EngineAnswers(config, task, engine, model)
     teacher = make_teacher(
         config.teacher, cache_dir, completions=completions, teacher_cache=teacher_cache
     )

@@ -17,6 +17,7 @@ from ray_asd.raters.judge import PLACEHOLDERS
 from ray_asd.schedule import Schedule
 from ray_asd.strategies import Strategy, compose, compose_bandit, make_strategy
 from ray_asd.strategies.bandit import Exp3S
+from ray_asd.student.backend import check_backend
 from ray_asd.teacher.prompts import read_template
 
 
@@ -73,6 +74,7 @@ def plan(config: TrialConfig) -> TrialPlan:
         schedule=Schedule.of(config, strategy.upfront),
     )
     _check_raters(result)
+    check_backend(config, result.student_columns)
     return result
 
 

