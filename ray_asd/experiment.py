@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -95,6 +95,34 @@ class TrackingConfig(Section):
     log_adapter: bool = Field(False, description="log each trial's final LoRA adapter")
 
 
+class SchedulerConfig(Section):
+    """Early stopping of losing trials: Ray Tune's ASHA (asynchronous successive halving) on a
+    metric every trial reports at each iteration. For grids that search one strategy's
+    settings (selector temperatures, streams), the student or the task; never for a strategy
+    comparison, which the report compares at every budget (refused:
+    :meth:`ExperimentConfig.scheduler_problems`). A stopped trial keeps its curve up to the
+    stop and is labelled stopped in MLflow and in the report."""
+
+    name: Literal["asha"] = "asha"
+    metric: str = Field("accuracy", description="a metric of every report (warm-up and iterations)")
+    mode: Literal["max", "min"] = "max"
+    grace_period: int = Field(
+        1,
+        ge=1,
+        description="the first iteration t (from 0) at which trials are compared, so every "
+        "trial runs at least grace_period + 1 iterations",
+    )
+    reduction_factor: float = Field(
+        2.0, gt=1, description="at each rung, trials below the best 1/reduction_factor stop"
+    )
+
+
+class TuneConfig(Section):
+    scheduler: SchedulerConfig | None = Field(
+        None, description="off by default: every trial runs to its end"
+    )
+
+
 class ExperimentConfig(TrialConfig):
     """A grid of trials sharing everything but the grid axes."""
 
@@ -105,6 +133,36 @@ class ExperimentConfig(TrialConfig):
     grid: GridConfig = Field(default_factory=GridConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    tune: TuneConfig = Field(default_factory=TuneConfig)
+
+    def scheduler_problems(self, where: str) -> list[str]:
+        """Why ``tune.scheduler`` cannot run on this grid, one line each: the grid compares
+        strategies (a strategy stopped early would be missing from the later budgets that the
+        report's curves, efficiency and win rates compare), or no iteration before the last
+        is left to compare trials at (a trial stopped at its last iteration would only lose
+        its final artifacts)."""
+        scheduler = self.tune.scheduler
+        if scheduler is None:
+            return []
+        problems = []
+        names = list(dict.fromkeys(_strategy_entry(e)["name"] for e in self.grid.strategy or []))
+        if len(names) > 1:
+            problems.append(
+                f"{where}: tune.scheduler: the grid compares strategies ({', '.join(names)}); "
+                "early stopping would drop the losers from the later budgets the report "
+                "compares: use it on grids that search one strategy's settings, the student "
+                "or the task"
+            )
+        last = self.budget.iterations - 2  # the last iteration t before the final one
+        if scheduler.grace_period > last:
+            problems.append(
+                f"{where}: tune.scheduler.grace_period: {scheduler.grace_period} leaves no "
+                f"iteration before the last to compare trials at (budget.iterations "
+                f"{self.budget.iterations}): "
+                + (f"at most {last}" if last >= 1 else "needs budget.iterations of 3 or more")
+            )
+        return problems
 
     def shared(self) -> dict[str, Any]:
         """The shared trial settings as a plain mapping."""

@@ -48,6 +48,15 @@ STEP_OF_PHASE = {"base": -2, "warmup": -1}
 STEP_MARKER = "n_synthetic"
 GRID_TAG = "ray_asd.grid"  # experiment tag: the grid's axes, for `ray-asd report`
 GRID_AXES = ("strategy", "student", "task", "seed")
+# The experiment's kind, as MLflow 3 names it (its UI's enum; `finetuning` is one of its
+# "machine learning" kinds, not GenAI). MLflow 3.17's UI picks the page an experiment opens on
+# from its own GenAI / Model training switch (the URL's ``workflowType``, else the browser's
+# last choice, GenAI at first), so the link ray-asd prints (:func:`runs_link`) sets it too.
+KIND_TAG = ("mlflow.experimentKind", "finetuning")
+RUNS_VIEW = "runs?workflowType=machine_learning"
+STATUS_TAG = "ray_asd.status"  # a trial run's end, where MLflow's status cannot say it
+STOPPED_EARLY = "stopped_early"  # stopped by tune.scheduler: its curve ends at the stop
+STOPPED_AT_TAG = "ray_asd.stopped_at_iteration"
 MAX_EXPERIMENT_TAG = 5000
 RETRY_SECONDS = (0.5, 2.0)  # the waits between the 3 tries of a tracking call
 # MLflow errors that a retry cannot fix (a wrong run id, a bad value): raised at once.
@@ -86,11 +95,21 @@ def default_uri(storage: Path) -> str:
     return f"sqlite:///{(storage / 'mlflow.db').resolve()}"
 
 
-def ui_command(uri: str) -> str:
-    """The command that shows the runs of ``uri`` in the browser."""
+def ui_command(uri: str, experiment_id: str | None = None) -> str:
+    """The command that shows the runs of ``uri`` in the browser; with ``experiment_id``, the
+    address of that experiment's runs (:func:`runs_link`) to open."""
+    link = runs_link(uri, experiment_id) if experiment_id else uri
     if uri.startswith(("http://", "https://")):
-        return f"open {uri}"
-    return f"mlflow ui --backend-store-uri {uri}"
+        return f"open {link}"
+    command = f"mlflow ui --backend-store-uri {uri}"
+    return f"{command}, then open {link}" if experiment_id else command
+
+
+def runs_link(uri: str, experiment_id: str) -> str:
+    """The address of the experiment's runs in the MLflow UI, in its Model training view (a
+    tracking server's own address; else where ``mlflow ui`` serves by default)."""
+    base = uri.rstrip("/") if uri.startswith(("http://", "https://")) else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/{RUNS_VIEW}"
 
 
 def client_of(uri: str) -> MlflowClient:
@@ -118,12 +137,15 @@ def prepare_experiment(uri: str, name: str, storage: Path) -> str:
             f"(mlflow experiments restore --experiment-id {experiment.experiment_id}) or "
             "choose another name"
         )
-    if experiment is not None:
-        return experiment.experiment_id
-    location = None
-    if not uri.startswith(("http://", "https://", "databricks")):
-        location = (storage / "mlartifacts").resolve().as_uri()
-    return client.create_experiment(name, artifact_location=location)
+    if experiment is None:
+        location = None
+        if not uri.startswith(("http://", "https://", "databricks")):
+            location = (storage / "mlartifacts").resolve().as_uri()
+        experiment_id = client.create_experiment(name, artifact_location=location)
+    else:
+        experiment_id = experiment.experiment_id
+    client.set_experiment_tag(experiment_id, *KIND_TAG)  # also on experiments made before it
+    return experiment_id
 
 
 def record_grid(uri: str, experiment_id: str, cells: list[dict[str, str]]) -> None:
@@ -250,3 +272,12 @@ class TrialRun:
 
     def finish(self, status: str = "FINISHED") -> None:
         retried(lambda: self.client.set_terminated(self.run_id, status))
+
+    def stopped_early(self, iteration: int | None) -> None:
+        """Ends the run of a trial that tune.scheduler stopped after iteration ``iteration``
+        (its metrics up to there are logged): tagged so, status KILLED (Tune ended it)."""
+        tags = [RunTag(STATUS_TAG, STOPPED_EARLY)]
+        if iteration is not None:
+            tags.append(RunTag(STOPPED_AT_TAG, str(iteration)))
+        retried(lambda: self.client.log_batch(self.run_id, tags=tags))
+        self.finish("KILLED")

@@ -7,7 +7,12 @@
     sections  each section's text, tables (CSV) and figures               sections.py
     pages     report.md and a self-contained report.html                  render.py
 
-Everything lands in ``--out`` and is logged as artifacts of the experiment's "report" run.
+Everything lands in ``--out`` and is logged as artifacts of a "report" run in the MLflow
+experiment ``<experiment> (report)``, next to the trials' experiment, which then holds trials
+only: MLflow 3.17's UI draws every run of an experiment in its comparison charts (a "report" run
+among the trials is a series of each), and folds child runs under their parent, charts
+included (the trials as children of a parent run holding the report: the charts are empty
+until the user unfolds the parent, and the parent is then a series too; seen in the UI).
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ from ray_asd.report import analyses, items, sections
 from ray_asd.report.analyses import BASELINES, PANEL
 from ray_asd.report.data import REPORT_TAG, ExperimentData, load
 from ray_asd.report.render import Section, html_page, markdown
-from ray_asd.tracking import client_of
+from ray_asd.tracking import KIND_TAG, client_of
 
 __all__ = ["Report", "build_report"]
 
+# Experiment tags: the report's experiment names the trials' one, and the trials' the report's.
+REPORT_OF_TAG = "ray_asd.report_of"
+REPORT_EXPERIMENT_TAG = "ray_asd.report_experiment"
 # The names of the files a report writes (and removes from --out before writing again).
 GENERATED = (
     "curves",
@@ -47,6 +55,7 @@ class Report:
     folder: Path
     files: list[Path]
     run_id: str  # the MLflow run holding them
+    experiment_id: str  # the report's experiment, which holds that run
 
 
 def build_report(
@@ -102,31 +111,60 @@ def build_report(
     (out / "report.md").write_text(markdown(title, header, parts), encoding="utf-8")
     (out / "report.html").write_text(html_page(title, header, parts), encoding="utf-8")
     files = sorted(p for p in out.iterdir() if p.is_file() and p.name.startswith(GENERATED))
-    run_id = _log_to_mlflow(data, files)
+    experiment_id, run_id = _log_to_mlflow(data, files)
     log(f"[report] wrote {len(files)} files to {out} in {time.perf_counter() - clock:.1f} s")
-    log(f"[report] logged to MLflow run {run_id} ('report') of experiment {experiment}")
+    where = report_name(experiment)
+    log(f"[report] logged to MLflow run {run_id} ('report') of experiment {where!r}")
     for note in data.notes:
         log(f"[report] missing: {note}")
-    return Report(data, out, files, run_id)
+    return Report(data, out, files, run_id, experiment_id)
+
+
+def report_name(experiment: str) -> str:
+    """The MLflow experiment that holds the reports of ``experiment``."""
+    return f"{experiment} (report)"
 
 
 def _counts(values: pd.Series) -> str:
-    return ", ".join(f"{n} {status.lower()}" for status, n in values.value_counts().items())
+    return ", ".join(
+        f"{n} {status.lower().replace('_', ' ')}" for status, n in values.value_counts().items()
+    )
 
 
-def _log_to_mlflow(data: ExperimentData, files: list[Path]) -> str:
-    """Logs ``files`` to a new "report" run of the experiment; an earlier report's run is
-    deleted (MLflow cannot delete single artifacts), so the experiment shows the newest."""
+def _log_to_mlflow(data: ExperimentData, files: list[Path]) -> tuple[str, str]:
+    """Logs ``files`` to a new "report" run of the report's experiment (made on first use,
+    its artifacts where the trials' go; tagged REPORT_OF_TAG, and the trials' experiment
+    REPORT_EXPERIMENT_TAG: each names the other). An earlier report's run is deleted (MLflow
+    cannot delete single artifacts), so the newest is the one there; so is a report run among
+    the trials, where reports went before.
+
+    Returns:
+        The report experiment's id and the run's.
+    """
     client = client_of(data.uri)
+    name = report_name(data.name)
+    experiment = client.get_experiment_by_name(name)
+    if experiment is None:
+        trials = client.get_experiment(data.experiment_id)
+        served = data.uri.startswith(("http://", "https://", "databricks"))
+        experiment_id = client.create_experiment(
+            name, artifact_location=None if served else trials.artifact_location
+        )
+    else:
+        experiment_id = experiment.experiment_id
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment_id)
+    client.set_experiment_tag(experiment_id, REPORT_OF_TAG, data.experiment_id)
+    client.set_experiment_tag(experiment_id, *KIND_TAG)
+    client.set_experiment_tag(data.experiment_id, REPORT_EXPERIMENT_TAG, experiment_id)
     earlier = client.search_runs(
-        [data.experiment_id], filter_string=f"tags.`{REPORT_TAG}` = 'true'"
+        [experiment_id, data.experiment_id], filter_string=f"tags.`{REPORT_TAG}` = 'true'"
     )
     for run in earlier:
         client.delete_run(run.info.run_id)
-    run_id = client.create_run(
-        data.experiment_id, run_name="report", tags={REPORT_TAG: "true"}
-    ).info.run_id
+    tags = {REPORT_TAG: "true", REPORT_OF_TAG: data.experiment_id}
+    run_id = client.create_run(experiment_id, run_name="report", tags=tags).info.run_id
     for path in files:
         client.log_artifact(run_id, str(path))
     client.set_terminated(run_id, "FINISHED")
-    return run_id
+    return experiment_id, run_id

@@ -21,7 +21,15 @@ from mlflow.entities import Run, ViewType
 from mlflow.exceptions import MlflowException
 
 from ray_asd.errors import ConfigError
-from ray_asd.tracking import GRID_AXES, GRID_TAG, STEP_OF_PHASE, client_of
+from ray_asd.tracking import (
+    GRID_AXES,
+    GRID_TAG,
+    STATUS_TAG,
+    STEP_OF_PHASE,
+    STOPPED_AT_TAG,
+    STOPPED_EARLY,
+    client_of,
+)
 
 REPORT_TAG = "ray_asd.report"  # marks the report's own run, which is not a trial
 CURVE_METRICS = ("accuracy", "n_synthetic", "teacher_tokens")
@@ -46,6 +54,8 @@ ITEM_COLUMNS = (
 # from the student (the A/A noise floor).
 PART_TAGS = {"scorer": "ray_asd.scorer", "selector": "ray_asd.selector"}
 BASE_STEP = STEP_OF_PHASE["base"]
+# The status of a trial run that tune.scheduler stopped (MLflow's own says KILLED).
+STOPPED = "STOPPED_EARLY"
 
 
 @dataclass
@@ -55,8 +65,8 @@ class ExperimentData:
     name: str
     uri: str
     experiment_id: str
-    runs: pd.DataFrame  # one row per trial: run_id, cell, status, keys, scorer, selector
-    # (tags; None for older runs), iterations, last_step
+    runs: pd.DataFrame  # one row per trial: run_id, cell, status (MLflow's, or STOPPED),
+    # keys, scorer, selector (tags; None for older runs), iterations, stopped_at, last_step
     curves: pd.DataFrame  # one row per (trial, step): see ray_asd.report.analyses
     items: pd.DataFrame  # accepted items of the iterations, with their scores
     order: list[str]  # strategies in grid order
@@ -132,13 +142,15 @@ def _trial_runs(client: MlflowClient, experiment_id: str, notes: list[str]) -> l
 
 def _describe(run: Run) -> dict[str, object]:
     tags, params = run.data.tags, run.data.params
+    stopped = tags.get(STATUS_TAG) == STOPPED_EARLY
     return {
         "run_id": run.info.run_id,
         "cell": tags.get("ray_asd.cell", run.info.run_name),
-        "status": run.info.status,
+        "status": STOPPED if stopped else run.info.status,
         **{axis: tags[axis] for axis in GRID_AXES},
         **{part: tags.get(tag) for part, tag in PART_TAGS.items()},  # None: an older run
         "iterations": int(params.get("budget.iterations", "0")),
+        "stopped_at": float(tags.get(STOPPED_AT_TAG, "nan")) if stopped else float("nan"),
     }
 
 
@@ -206,8 +218,10 @@ def _coverage(runs: pd.DataFrame, grid: dict[str, list[str]]) -> list[str]:
         if row.status == "FINISHED":
             continue
         done = 0 if pd.isna(row.last_step) else int(row.last_step) + 1
-        state = {"RUNNING": "running (or its driver stopped)", "FAILED": "failed"}.get(
-            row.status, row.status.lower()
-        )
+        state = {
+            "RUNNING": "running (or its driver stopped)",
+            "FAILED": "failed",
+            STOPPED: "stopped early by tune.scheduler (its curve ends at the stop)",
+        }.get(row.status, row.status.lower())
         notes.append(f"{row.cell}: {state}, {done} of {row.iterations} iterations logged")
     return notes

@@ -54,9 +54,11 @@ def learning_curves(
     x: str,
     order: list[str],
     markers: dict[tuple[str, str], dict[str, float | str | bool]] | None = None,
+    stopped: dict[tuple[str, str, str], int] | None = None,
 ) -> Figure:
     """Test accuracy vs ``x`` per strategy: seed means with a +-1 std band, one panel per
-    (task, student). ``markers`` (items curves): per panel the "random would need" line."""
+    (task, student). ``markers`` (items curves): per panel the "random would need" line.
+    ``stopped``: per (task, student, strategy) its trials stopped early, named in the legend."""
     panels = list(mean.groupby(PANEL, sort=False))
     figure, axes = _grid(len(panels), 2, width=8.0, height=4.8)
     styles = colours(order)
@@ -65,6 +67,7 @@ def learning_curves(
             line = panel[panel["strategy"] == name].sort_values("step")
             colour, style = styles[name]
             seeds = int(line["seeds"].max())
+            cut = (stopped or {}).get((task, student, name), 0)
             ax.plot(
                 line[x],
                 line["accuracy"],
@@ -72,7 +75,8 @@ def learning_curves(
                 marker="o",
                 ms=4,
                 color=colour,
-                label=f"{name} ({seeds} seed{'s' if seeds != 1 else ''})",
+                label=f"{name} ({seeds} seed{'s' if seeds != 1 else ''}"
+                + (f", {cut} stopped early)" if cut else ")"),
             )
             partial = line[line["seeds"] < seeds]  # steps not every seed has reached yet
             ax.plot(partial[x], partial["accuracy"], "o", ms=7, mfc="white", color=colour)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from ray_asd.report import analyses, figures, items, wins
 from ray_asd.report.analyses import PANEL
-from ray_asd.report.data import ExperimentData
+from ray_asd.report.data import STOPPED, ExperimentData
 from ray_asd.report.render import Section, efficiency_text, interval_text, spread_text, times
 
 AA = "noise floor (A/A: neither reads the student)"
@@ -73,6 +73,24 @@ def noise_floor_lines(floor: NoiseFloor | None) -> list[str]:
     return lines
 
 
+def stopped_trials(data: ExperimentData) -> pd.DataFrame:
+    """The trials tune.scheduler stopped early: their rows of ``data.runs``."""
+    return data.runs[data.runs["status"] == STOPPED]
+
+
+def stopped_text(data: ExperimentData, where: str) -> list[str]:
+    """One line naming the trials stopped early and what that means for ``where``; none when
+    no trial was."""
+    stopped = stopped_trials(data)
+    if stopped.empty:
+        return []
+    names = ", ".join(
+        f"{row.cell} (after t = {'?' if pd.isna(row.stopped_at) else int(row.stopped_at)})"
+        for row in stopped.itertuples()
+    )
+    return [f"Stopped early by tune.scheduler: {names}. {where}"]
+
+
 def save(figure: plt.Figure, path: Path) -> Path:
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -92,13 +110,15 @@ def curves_section(
         at = panel[panel["step"] == common]
         best = at.sort_values("accuracy", ascending=False, kind="stable").iloc[0]
         markers[key] = {**best.to_dict(), "text": _need_text(best)}
+    stopped = stopped_trials(data).groupby([*PANEL, "strategy"]).size().to_dict()
     files = [
         save(
-            figures.learning_curves(mean, "n_synthetic", data.order, markers),
+            figures.learning_curves(mean, "n_synthetic", data.order, markers, stopped),
             out / "curves_items.png",
         ),
         save(
-            figures.learning_curves(mean, "teacher_tokens", data.order), out / "curves_tokens.png"
+            figures.learning_curves(mean, "teacher_tokens", data.order, stopped=stopped),
+            out / "curves_tokens.png",
         ),
     ]
     mean.to_csv(out / "curves.csv", index=False)
@@ -110,6 +130,11 @@ def curves_section(
             f"{task} · {student}, the best strategy at the largest budget all have reached "
             f"({m['x']:.0f} items, accuracy {m['accuracy']:.3f}): {m['text']}."
             for (task, student), m in markers.items()
+        ),
+        *stopped_text(
+            data,
+            "Their curves end at the stop (the legend counts them); a strategy's later steps "
+            "average the seeds that went on.",
         ),
     ]
     return Section("Learning curves", text, {}, files)
@@ -200,6 +225,9 @@ def win_rate_section(data: ExperimentData, out: Path, floor: NoiseFloor | None) 
     ties = wins.tie_counts(data.curves, data.order)
     files = [save(figures.win_rate_heatmap(matrix, overall), out / "win_rates.png")]
     shown = overall[["strategy", "cells", "ties", "rank"]].copy()
+    stopped = stopped_trials(data)["strategy"].value_counts()
+    if not stopped.empty:
+        shown["stopped early"] = shown["strategy"].map(stopped).fillna(0).astype(int)
     shown.insert(
         1,
         "win rate [95%]",
@@ -232,6 +260,11 @@ def win_rate_section(data: ExperimentData, out: Path, floor: NoiseFloor | None) 
         "left out). Overall: each strategy's win rate against all the others pooled, with a "
         "95% seed-bootstrap interval (seeds resampled, each with all its cells), the ties "
         "among its comparisons and its rank. The A/A row first: the noise floor.",
+        *stopped_text(
+            data,
+            "They count at every budget they reached and at none after (fewer cells; the "
+            "overall table counts them per strategy).",
+        ),
     ]
     return Section("Win rates", text, tables, files)
 

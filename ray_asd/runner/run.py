@@ -26,7 +26,8 @@ import json
 import math
 import os
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from ray_asd.runner.checks import (
     pool_cpus,
     settings_record,
 )
+from ray_asd.runner.stopping import mark_stopped, scheduler, stopped_early
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
 from ray_asd.tracking import default_uri, prepare_experiment, record_grid, ui_command
@@ -83,6 +85,9 @@ class Outcome:
     teacher: dict[str, int]  # the pool's request counters
     judge: dict[str, int]  # the judge pool's
     seconds: float  # the driver's wall time, Ray start included
+    mlflow_experiment_id: str = ""
+    # trial -> its last iteration t, for trials that tune.scheduler stopped early
+    stopped: dict[str, int | None] = field(default_factory=dict)
 
 
 def run_experiment(
@@ -105,6 +110,8 @@ def run_experiment(
     """
     clock = time.perf_counter()
     grid = {cell.name: cell for cell in cells(config, where)}
+    if problems := config.scheduler_problems(where):
+        raise ConfigError("\n".join(problems))
     folder = config.storage_folder(where)
     check_writable(folder, f"{where}: storage")
     check_state(config, folder, where, resume)
@@ -175,17 +182,16 @@ def _fit(
     )
     results = _tuner(config, grid, folder, resume, pools, setup).fit()
 
-    rows, errors = [], {}
+    rows, errors, stopped = [], {}, {}
     for result in results:
         cell = result.config["cell"]
+        metrics, out = result.metrics or {}, folder / "trials" / cell
         if result.error is not None:
             errors[cell] = root_cause(result.error).one_line
-            try:
-                mark_failed(folder / "trials" / cell, uri)
-            except Exception as error:  # the summary matters more than the run's status
-                why = root_cause(error).one_line
-                print(f"[run] could not mark the MLflow run of {cell} failed: {why}")
-        metrics = result.metrics or {}
+            _label_run(cell, "failed", mark_failed, out, uri)
+        elif stopped_early(out):
+            stopped[cell] = int(metrics["iteration"]) if "iteration" in metrics else None
+            _label_run(cell, "stopped early", mark_stopped, out, uri, stopped[cell])
         rows.append(
             {
                 "trial": cell,
@@ -203,7 +209,18 @@ def _fit(
         teacher=teacher.stats() if teacher else {},
         judge=judge.stats() if judge else {},
         seconds=time.perf_counter() - clock,
+        mlflow_experiment_id=experiment_id,
+        stopped=stopped,
     )
+
+
+def _label_run(cell: str, what: str, label: Callable[..., None], *args: Any) -> None:
+    """``label(*args)``: the end of a trial's MLflow run; a failure to is one line, since the
+    summary matters more than the run's status."""
+    try:
+        label(*args)
+    except Exception as error:
+        print(f"[run] could not mark the MLflow run of {cell} {what}: {root_cause(error).one_line}")
 
 
 def _tuner(
@@ -244,6 +261,7 @@ def _tuner(
         param_space={"cell": tune.grid_search(list(grid))},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=concurrent,
+            scheduler=scheduler(config),
             trial_name_creator=_cell_of,
             trial_dirname_creator=_cell_of,
         ),
@@ -300,7 +318,10 @@ def format_outcome(outcome: Outcome) -> str:
         *([_format_pool(outcome.judge, "judge")] if outcome.judge else []),
         f"wall time: {outcome.seconds:.0f} s; trial folders: {outcome.folder / 'trials'}",
         f"MLflow: experiment {outcome.mlflow_experiment!r} at {uri}",
-        f"  view: {ui_command(uri)}",
+        f"  view: {ui_command(uri, outcome.mlflow_experiment_id or None)}",
+    ]
+    lines += [
+        f"STOPPED EARLY {c}: by tune.scheduler after t = {t}" for c, t in outcome.stopped.items()
     ]
     lines += [f"FAILED {cell}: {error}" for cell, error in outcome.errors.items()]
     return "\n".join(lines)

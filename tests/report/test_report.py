@@ -177,10 +177,17 @@ def test_the_report_is_logged_to_one_report_run(store: str, tmp_path: Path) -> N
     assert report(store, tmp_path / "second") == 0
     assert "not a ray-asd trial" not in (tmp_path / "second" / "report.md").read_text()
     client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(name)
-    runs = client.search_runs(
-        [experiment.experiment_id], filter_string="tags.`ray_asd.report` = 'true'"
+    trials = client.get_experiment_by_name(name)
+    # The trials' experiment holds trials only (its comparison charts draw every run there);
+    # the report is the one run of the report's experiment, and each names the other.
+    assert all(
+        "ray_asd.report" not in r.data.tags for r in client.search_runs([trials.experiment_id])
     )
+    reports = client.get_experiment_by_name(f"{name} (report)")
+    assert trials.tags["ray_asd.report_experiment"] == reports.experiment_id
+    assert reports.tags["ray_asd.report_of"] == trials.experiment_id
+    assert reports.tags["mlflow.experimentKind"] == "finetuning"
+    runs = client.search_runs([reports.experiment_id])
     assert len(runs) == 1 and runs[0].info.run_name == "report"
     logged = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
     assert {"report.html", "report.md", "win_rates.png", "fidelity.csv"} <= logged
