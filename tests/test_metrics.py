@@ -88,3 +88,21 @@ def test_accuracy_per_difficulty() -> None:
         "accuracy_difficulty_1": 0.5,
         "accuracy_difficulty_2": 1.0,
     }
+
+
+def test_a_bandit_row_holds_its_columns_and_its_measuring_counts_as_selection() -> None:
+    picked = pd.DataFrame({"id": ["a", "b"]})
+    columns = {"bandit_share_loss": 0.25, "bandit_picks_loss": 2, "bandit_reward_loss": 1.0}
+    stages = Stages({"answer": 1.0, "select": 0.5, "progress": 2.0, "train": 9.0})
+    row = metrics.row(
+        "iteration",
+        0,
+        2,
+        {"accuracy": 0.0},
+        stages,
+        selection=Selection(picked, None, picked, np.array([0, 0])),
+        bandit=columns,
+    )
+    assert row.items() >= columns.items()
+    assert row["selection_seconds"] == 3.5  # answer + select + the NLL before and after
+    assert row["seconds_progress"] == 2.0

@@ -18,6 +18,7 @@ import pytest
 
 from ray_asd.records import Item
 from ray_asd.state import TrialState, latest_checkpoint, load_checkpoint, save_checkpoint
+from ray_asd.strategies.bandit import BanditState
 
 # The child process: saves checkpoint "stopped" once, then rewrites it while it is current,
 # either once with a student save that signals and blocks (the test kills it there) or in an
@@ -205,3 +206,13 @@ def test_no_readable_checkpoint_starts_anew(
         assert latest_checkpoint(tmp_path) is None
     assert "latest (an unreadable pointer); iter_000 (JSONDecodeError" in caplog.text
     assert "none is readable: starting anew" in caplog.text
+
+
+def test_a_bandits_state_round_trips_and_other_trials_have_no_key(tmp_path: Path) -> None:
+    plain = save(tmp_path / "plain", make_state(0))
+    assert "bandit" not in json.loads((plain / "state.json").read_text())
+    assert load_checkpoint(plain).bandit is None
+    state = make_state(1)
+    state.bandit = BanditState((0.0, -1.5), (0.5, 1.5), ((0, 1, 1),))
+    folder = save(tmp_path / "bandit", state)
+    assert load_checkpoint(folder).bandit == state.bandit
