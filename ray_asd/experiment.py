@@ -50,13 +50,21 @@ class TrialResources(Section):
 
 
 class ScoringResources(Section):
-    """The actors that answer and score seeds and test items for a trial (they live as long as
-    the trial, each with the student loaded)."""
+    """The engines that answer and score seeds and test items: a trial's own actors (they live
+    as long as the trial, each with the student loaded, in the trial's placement group), or
+    with ``shared`` one pool per distinct base student serving every trial's adapters."""
 
     actors: int = Field(1, ge=1, description="actors per trial, each with the student loaded")
     cpus: float = Field(1.0, ge=0, description="per actor")
-    gpus: float = Field(0.0, ge=0, description="per actor")
+    gpus: float = Field(
+        0.0, ge=0, description="per actor; 0.5 with trial.gpus 0.5: trainer and engine on one GPU"
+    )
     batch_size: int = Field(64, ge=1, description="most rows per batch sent to an actor")
+    shared: bool = Field(
+        False,
+        description="one pool of `actors` engines per distinct base student, created once per "
+        "experiment and serving every trial's adapters, instead of actors per trial",
+    )
 
 
 class TeacherResources(Section):
@@ -133,7 +141,6 @@ class ExperimentConfig(TrialConfig):
     grid: GridConfig = Field(default_factory=GridConfig)
     resources: ResourcesConfig = Field(default_factory=ResourcesConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-
     tune: TuneConfig = Field(default_factory=TuneConfig)
 
     def scheduler_problems(self, where: str) -> list[str]:

@@ -157,7 +157,11 @@ def check_resources(
             ``resources.max_concurrent_trials`` set (the README's advice for an autoscaling
             cluster, whose node types Ray may not report) a warning line instead.
     """
-    problems = unmet_requests(resource_requests(config.resources, pools), node_shapes())
+    nodes = node_shapes()
+    # A trial with its actors is checked once each fits alone: one line for one problem.
+    problems = unmet_requests(resource_requests(config.resources, pools), nodes) or (
+        unmet_requests(trial_group(config.resources), nodes)
+    )
     if problems and address is not None and config.resources.max_concurrent_trials is not None:
         print(f"[run] waiting for nodes the cluster does not have yet: {'; '.join(problems)}")
     elif problems:
@@ -182,6 +186,21 @@ def resource_requests(resources: ResourcesConfig, pools: list[Pool]) -> list[Req
             cpus = pool_cpus(pool.llm, pool.resources)
             requests.append(Request(f"resources.{pool.role}", what, cpus, pool.resources.gpus))
     return requests
+
+
+def trial_group(resources: ResourcesConfig) -> list[Request]:
+    """A trial's placement group, its scoring actors' bundle included, is on one node
+    (`placement.py`): trial and actors together must fit a node. None with shared engines
+    (they are outside the trials) or actors that hold nothing."""
+    trial, scoring = resources.trial, resources.scoring
+    if scoring.shared or not (scoring.cpus or scoring.gpus):
+        return []
+    what = f"per trial and its {scoring.actors} scoring actor(s), on one node"
+    cpus, gpus = (
+        trial.cpus + scoring.actors * scoring.cpus,
+        trial.gpus + scoring.actors * scoring.gpus,
+    )
+    return [Request("resources.scoring", what, cpus, gpus)]
 
 
 def unmet_requests(requests: list[Request], nodes: list[dict[str, float]]) -> list[str]:

@@ -51,7 +51,9 @@ from ray_asd.runner.checks import (
     pool_cpus,
     settings_record,
 )
+from ray_asd.runner.placement import own_actors, placement_factory, trial_bundles
 from ray_asd.runner.stopping import mark_stopped, scheduler, stopped_early
+from ray_asd.runner.student_pool import pool_totals, start_student_pools
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
 from ray_asd.tracking import default_uri, prepare_experiment, record_grid, ui_command
@@ -168,6 +170,16 @@ def _fit(
         )
         started[pool.role] = _start_pool(config, pool, folder, cache)
     teacher, judge = started.get("teacher"), started.get("judge")
+    students = None  # held until the Tune run ends: Ray stops engines no handle names
+    if config.resources.scoring.shared:
+        students = start_student_pools(
+            list(grid.values()),
+            config.resources.scoring,
+            prefix=f"{config.name}-{_digest(config.model_dump_json(include={'resources'}))}",
+            namespace=NAMESPACE,
+            cache_dir=Path(cache) if cache else None,
+            threads=config.resources.torch_threads,
+        )
     setup = Setup(
         name=config.name,
         cells=grid,
@@ -179,6 +191,7 @@ def _fit(
         resources=config.resources,
         cache_dir=Path(cache) if cache else None,
         log_adapter=config.tracking.log_adapter,
+        students=students.pools if students else None,
     )
     results = _tuner(config, grid, folder, resume, pools, setup).fit()
 
@@ -234,18 +247,23 @@ def _tuner(
     """A new Tuner over the grid's cells, or with ``resume`` the one Tune saved."""
     resources = config.resources
     tune_path = folder / "tune"
-    trainable = tune.with_resources(
+    trainable = tune.with_resources(  # each cell's placement group (`placement.py`)
         tune.with_parameters(run_cell, setup=setup),
-        {"cpu": resources.trial.cpus, "gpu": resources.trial.gpus},
+        lambda spec: placement_factory(
+            trial_bundles(resources, own_actors(resources, grid[spec["cell"]]))
+        ),
     )
     if resume:
         print(f"[run] resuming {tune_path}")
         return tune.Tuner.restore(str(tune_path), trainable, resume_errored=True)
+    shared = pool_totals(list(grid.values()), resources.scoring) if resources.scoring.shared else {}
     concurrent = resources.max_concurrent_trials or _fitting_trials(
         resources,
         {
-            "CPU": sum(p.resources.replicas * pool_cpus(p.llm, p.resources) for p in pools),
-            "GPU": sum(p.resources.replicas * p.resources.gpus for p in pools),
+            "CPU": sum(p.resources.replicas * pool_cpus(p.llm, p.resources) for p in pools)
+            + shared.get("CPU", 0.0),
+            "GPU": sum(p.resources.replicas * p.resources.gpus for p in pools)
+            + shared.get("GPU", 0.0),
         },
         ray.cluster_resources(),
     )
@@ -380,13 +398,14 @@ def _fitting_trials(
     resources: ResourcesConfig, pools: dict[str, float], cluster: dict[str, float]
 ) -> int:
     """How many trials fit at once (may be < 1): each holds its own CPUs/GPUs plus its
-    scoring actors', which live outside the trial's placement group (`scoring.py`); the teacher
-    and judge pools (``pools``: what they hold in all) come first."""
+    scoring actors', in its placement group (`placement.py`); the teacher and judge pools and
+    the shared student engines (``pools``: what they hold in all) come first."""
     scoring, trial = resources.scoring, resources.trial
+    actors = 0 if scoring.shared else scoring.actors  # shared engines: counted in ``pools``
     fits = []
     for key, per_trial in (
-        ("CPU", trial.cpus + scoring.actors * scoring.cpus),
-        ("GPU", trial.gpus + scoring.actors * scoring.gpus),
+        ("CPU", trial.cpus + actors * scoring.cpus),
+        ("GPU", trial.gpus + actors * scoring.gpus),
     ):
         if per_trial > 0:
             fits.append(math.floor((cluster.get(key, 0.0) - pools.get(key, 0.0)) / per_trial))

@@ -1,62 +1,160 @@
-"""Student answering and scoring on scoring actors that live as long as their trial.
+"""Student answering and scoring on long-lived engines: each pass a Ray Dataset.
 
-A trial's passes (the seeds before selection, the test set after training) go to a pool of
-Ray actors, each holding the student's base model; batches are handed out by
-``ray.util.ActorPool``. When the trial's weights change (training, a loaded checkpoint) the
-trial saves its LoRA adapter to storage and the actors load it before the next pass (DESIGN
-section 4: adapters go through storage at iteration boundaries, weights are never streamed).
+A trial's passes (the seeds before selection, the test set after training) are Ray Datasets
+mapped in batches to engine actors that hold the student's base model (`dataplane.py`): the
+trial's own scoring actors (:class:`ScoringActors`, started once per trial in its placement
+group), or the experiment's shared engines for its base student (`student_pool.py`,
+``resources.scoring.shared``), which serve every trial's adapters. When the trial's weights
+change (training, a loaded checkpoint) the trial saves its LoRA adapter to storage, and every
+request of the next pass names it (a name never reused, and its folder): an engine loads an
+adapter it does not hold from storage (DESIGN section 4: adapters go through storage at
+iteration boundaries, weights are never streamed). Requests carry everything an engine needs,
+so an engine that died is restarted and its requests re-sent (``max_task_retries``).
 
-Why not one Ray Data ``map_batches`` per pass: Ray Data's actor pool lives for one execution,
-so every pass started a worker process, imported torch/transformers/peft and loaded the model
-again: ~6 s per pass on a 2-core laptop, 25% of the quickstart's wall time
-(bench/scoring.py, bench/README.md). Actors that outlive a pass pay it once per trial.
+Why the engines outlive the Dataset: Ray Data's actor pools live for one execution, so a
+``map_batches`` over an actor class started a worker, imported torch/transformers/peft and
+loaded the model on every pass, ~6 s a pass on a 2-core laptop, 25% of the quickstart's wall
+time (bench/README.md); engines that outlive the pass pay that once per trial, and a Dataset
+whose task forwards its batches to them costs ~0.1 s a pass (bench/scoring.py).
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 import ray
 from ray.actor import ActorHandle
-from ray.util import ActorPool
 
 from ray_asd.answers import answer_table
 from ray_asd.config import RewardConfig, TrialConfig
 from ray_asd.experiment import ScoringResources
+from ray_asd.runner.dataplane import scoring_pass
+from ray_asd.runner.placement import scoring_strategy
 from ray_asd.student.model import Student
-from ray_asd.tasks import make_task
+from ray_asd.tasks import Task, make_task
 
 MODEL_SECONDS = "_model_seconds"
+# An engine lost with its node, or killed, comes back and its calls are re-sent; one that
+# dies on every call (out of memory) fails its pass after these.
+ENGINE_RESTARTS = 3
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """A trial's adapter version as its requests name it: ``name`` is never reused (a trial
+    attempt's token + the version), ``path`` the peft folder in storage."""
+
+    name: str
+    path: str
+
+
+class Server(Protocol):
+    """What an engine serves from: the base model, answering under any adapter."""
+
+    def score(
+        self,
+        config: TrialConfig,
+        task: Task,
+        batch: pd.DataFrame,
+        columns: tuple[str, ...],
+        adapter: Adapter | None,
+    ) -> pd.DataFrame: ...
+
+
+class TransformersServer:
+    """The student's transformers model; an adapter other than the one it holds is loaded
+    from storage (a shared engine's trials take turns: one load per switch, ~0.1 s for a
+    135M model's LoRA)."""
+
+    def __init__(self, config: TrialConfig, cache_dir: Path | None) -> None:
+        self.student = Student.from_config(config.student, cache_dir)
+        self.serving: str | None = None
+
+    def score(
+        self,
+        config: TrialConfig,
+        task: Task,
+        batch: pd.DataFrame,
+        columns: tuple[str, ...],
+        adapter: Adapter | None,
+    ) -> pd.DataFrame:
+        name = adapter.name if adapter else None
+        if name != self.serving:
+            if adapter is None:
+                self.student.reset_adapter()
+            else:
+                self.student.load_adapter(Path(adapter.path))
+            self.serving = name
+        return answer_table(config, task, self.student, batch, columns)
+
+
+class VllmServer:
+    """The student's base model on a vLLM engine, every adapter served at once (multi-LoRA,
+    ``student.vllm.max_loras`` in one batch); each name is registered once, so a version
+    saved over an old folder is a new adapter to vLLM."""
+
+    def __init__(self, config: TrialConfig, cache_dir: Path | None) -> None:
+        from ray_asd.student.vllm_engine import AdapterVersion, VllmStudent
+
+        self.engine = VllmStudent(config.student, config.train.lora_target_modules, cache_dir)
+        self.versions: dict[str, AdapterVersion] = {}
+
+    def score(
+        self,
+        config: TrialConfig,
+        task: Task,
+        batch: pd.DataFrame,
+        columns: tuple[str, ...],
+        adapter: Adapter | None,
+    ) -> pd.DataFrame:
+        version = None
+        if adapter is not None:
+            if adapter.name not in self.versions:
+                self.versions[adapter.name] = self.engine.register(adapter.path, adapter.name)
+            version = self.versions[adapter.name]
+        return answer_table(config, task, self.engine.bind(version), batch, columns)
+
+
+SERVERS: dict[str, Callable[[TrialConfig, Path | None], Server]] = {
+    "transformers": TransformersServer,
+    "vllm": VllmServer,
+}
 
 
 class StudentScorer:
-    """A scoring actor's state: the student (base model + the trial's current adapter)."""
+    """An engine actor's state: a :data:`SERVERS` server for ``config.student.backend``,
+    answering any trial's batches (its config travels with them) under any adapter."""
 
     def __init__(self, config: TrialConfig, cache_dir: str | None, threads: int | None) -> None:
         import torch
 
         if threads:
             torch.set_num_threads(threads)
-        self.config = config
-        self.task = make_task(config.task.name, **config.task.params)
-        self.student = Student.from_config(config.student, Path(cache_dir) if cache_dir else None)
+        self.server = SERVERS[config.student.backend](
+            config, Path(cache_dir) if cache_dir else None
+        )
+        self.tasks: dict[str, Task] = {}
 
-    def set_adapter(self, adapter: str | None) -> None:
-        """Serve ``adapter`` (a saved LoRA folder) from now on; None: the base model."""
-        if adapter is None:
-            self.student.reset_adapter()
-        else:
-            self.student.load_adapter(Path(adapter))
-
-    def score(self, batch: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    def score(
+        self,
+        batch: pd.DataFrame,
+        columns: tuple[str, ...],
+        adapter: Adapter | None,
+        config: TrialConfig,
+    ) -> pd.DataFrame:
         clock = time.perf_counter()
-        answered = answer_table(self.config, self.task, self.student, batch, columns)
+        key = config.task.model_dump_json()
+        if key not in self.tasks:
+            self.tasks[key] = make_task(config.task.name, **config.task.params)
+        answered = self.server.score(config, self.tasks[key], batch, columns, adapter)
         # The batch's model time, spread over its rows: the trial sums it to tell model
         # compute from the pool's overhead (actor start, model load, transfers).
         seconds = (time.perf_counter() - clock) / max(len(batch), 1)
@@ -80,10 +178,21 @@ class RewardScorer:
         return pd.DataFrame({"id": batch["id"], "reward": rewards})
 
 
+class Engines(Protocol):
+    """Engines a pass maps its batches to: a trial's own actors or a shared pool."""
+
+    start_seconds: float  # starting them and loading their models, in this trial
+
+    def map(self, table: pd.DataFrame, *args: Any) -> pd.DataFrame: ...
+
+    def close(self) -> None: ...
+
+
 class ActorSlot:
-    """What a trial's scoring actors may hold: ``resources.scoring`` once, which
-    `run._fitting_trials` counts per trial. The student's actors keep it for the whole trial;
-    a strategy that also needs the reward model swaps the two pools in it, each pass."""
+    """What a trial's scoring actors may hold: ``resources.scoring`` once (the trial's
+    placement group has one bundle for it, `placement.py`). The student's actors keep it for
+    the whole trial; a strategy that also needs the reward model swaps the two pools in it,
+    each pass."""
 
     def __init__(self) -> None:
         self.holder: ScoringActors | None = None
@@ -98,7 +207,7 @@ class ScoringActors:
     """``resources.actors`` Ray actors of ``actor_class`` (built from ``config``, the model
     cache and the torch threads), started on first use and kept until :meth:`close`, until
     another pool takes their ``slot``, or until the trial's process dies (Ray then kills the
-    actors it owned). Placed outside the trial's placement group."""
+    actors it owned). Placed in the trial's scoring bundle (`placement.scoring_strategy`)."""
 
     def __init__(
         self,
@@ -125,56 +234,41 @@ class ScoringActors:
             remote = ray.remote(self.actor_class).options(
                 num_cpus=self.resources.cpus,
                 num_gpus=self.resources.gpus,
-                scheduling_strategy="DEFAULT",  # not the trial's placement group
+                max_restarts=ENGINE_RESTARTS,
+                max_task_retries=ENGINE_RESTARTS,
+                scheduling_strategy=scoring_strategy(),
             )
             self.actors = [remote.remote(**self.arguments) for _ in range(self.resources.actors)]
             ray.get([actor.__ray_ready__.remote() for actor in self.actors])
             self.start_seconds += time.perf_counter() - clock
         return self.actors
 
-    def broadcast(self, method: str, *args: Any) -> None:
-        """Call ``method(*args)`` on every actor and wait for all of them."""
-        ray.get([getattr(actor, method).remote(*args) for actor in self._started()])
-
     def map(self, table: pd.DataFrame, *args: Any) -> pd.DataFrame:
-        """``score(batch, *args)`` over the table's batches; rows come back in its order.
-
-        Batches hold at most ``resources.batch_size`` rows, fewer when that keeps every
-        actor busy (64 seeds on 4 actors: 4 batches of 16)."""
-        actors = self._started()
-        size = max(1, min(self.resources.batch_size, math.ceil(len(table) / len(actors))))
-        batches = [table.iloc[start : start + size] for start in range(0, len(table), size)]
-        scored = ActorPool(actors).map(
-            lambda actor, batch: actor.score.remote(batch, *args), batches or [table]
-        )
-        return pd.concat(list(scored), ignore_index=True)
+        """``score(batch, *args)`` over the table's batches, one Ray Dataset; rows come back
+        in its order (`dataplane.scoring_pass`)."""
+        return scoring_pass(table, self._started(), "score", args, self.resources.batch_size)
 
     def close(self) -> None:
         for actor in self.actors:
-            ray.kill(actor)
+            ray.kill(actor, no_restart=True)
         self.actors = []
 
 
 class PoolAnswers:
     """A runner trial's served answers (`ray_asd.parts.ServedAnswers`): answers and scores a
-    table on the trial's :class:`StudentScorer` actors, after giving them the trial's adapter
-    when the weights changed since their last pass."""
+    table on its engines (:class:`StudentScorer` actors, the trial's own or shared), each
+    request naming the trial's current adapter, saved to storage when the weights changed."""
 
     def __init__(
-        self,
-        config: TrialConfig,
-        student: Student,
-        adapters: Path,
-        resources: ScoringResources,
-        slot: ActorSlot,
-        cache_dir: Path | None,
-        threads: int | None,
+        self, config: TrialConfig, student: Student, adapters: Path, engines: Engines
     ) -> None:
-        self.student, self.adapters = student, adapters
-        self.actors = ScoringActors(StudentScorer, config, resources, slot, cache_dir, threads)
+        self.config, self.student, self.adapters, self.engines = config, student, adapters, engines
+        # Adapter names are never reused, across trials and their attempts: an engine that
+        # knows a name serves what it loaded under it (vLLM caches adapters by name and id).
+        self.token = f"{adapters.parent.name}-{uuid.uuid4().hex[:8]}"
         self.version = 0  # bumped whenever the student's weights change
-        self.served: int | None = None  # the version the actors hold
-        self.model_seconds = 0.0  # inside the actors' answer_table since the last take
+        self.saved: int | None = None  # the version saved to storage
+        self.model_seconds = 0.0  # inside the engines' answer_table since the last take
 
     def changed(self) -> None:
         """Called by the trial after training or loading an adapter."""
@@ -184,31 +278,27 @@ class PoolAnswers:
         seconds, self.model_seconds = self.model_seconds, 0.0
         return seconds
 
-    def _serve_current_weights(self) -> None:
-        if not self.actors.actors:  # new actors (or restarted after the reward model's pass)
-            self.served = None
-        if self.served == self.version:
-            return
-        adapter = None
-        if self.student.has_adapter:
-            folder = self.adapters / f"v{self.version}"
-            # Earlier versions are loaded already; a folder of this version was left by an
+    def _adapter(self) -> Adapter | None:
+        """The adapter the student has now, saved to storage once per version."""
+        if not self.student.has_adapter:
+            return None
+        folder = self.adapters / f"v{self.version}"
+        if self.saved != self.version:
+            # Earlier versions are served already; a folder of this version was left by an
             # earlier attempt of the trial.
             for old in self.adapters.glob("v*"):
                 shutil.rmtree(old)
             self.student.save_adapter(folder)
-            adapter = str(folder)
-        self.actors.broadcast("set_adapter", adapter)
-        self.served = self.version
+            self.saved = self.version
+        return Adapter(f"{self.token}-v{self.version}", str(folder))
 
     def __call__(self, table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-        self._serve_current_weights()
-        answered = self.actors.map(table, columns)
+        answered = self.engines.map(table, columns, self._adapter(), self.config)
         self.model_seconds += float(answered.pop(MODEL_SECONDS).sum())
         return answered
 
     def close(self) -> None:
-        self.actors.close()
+        self.engines.close()
 
 
 class PoolReward:

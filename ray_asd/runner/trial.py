@@ -32,7 +32,15 @@ from ray_asd.experiment import Cell, ResourcesConfig
 from ray_asd.loop import Evaluation, begin, evaluate_base, run_trial
 from ray_asd.parts import TrialParts
 from ray_asd.plan import TrialPlan, plan
-from ray_asd.runner.scoring import ActorSlot, PoolAnswers, PoolReward
+from ray_asd.runner.scoring import (
+    ActorSlot,
+    Engines,
+    PoolAnswers,
+    PoolReward,
+    ScoringActors,
+    StudentScorer,
+)
+from ray_asd.runner.student_pool import StudentPools
 from ray_asd.runner.teacher_pool import PooledBackend
 from ray_asd.state import latest_checkpoint, load_checkpoint
 from ray_asd.tracking import TrialRun
@@ -55,6 +63,7 @@ class Setup:
     resources: ResourcesConfig
     cache_dir: Path | None
     log_adapter: bool
+    students: StudentPools | None = None  # the shared student engines (scoring.shared)
 
 
 def run_cell(params: dict[str, Any], setup: Setup) -> None:
@@ -73,9 +82,14 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     # (bench/overhead.py); MLflow logging and Tune reports are summed over checkpoints.
     overhead = {"student_load": time.perf_counter() - began, "mlflow": 0.0, "tune_report": 0.0}
     slot, threads = ActorSlot(), resources.torch_threads
-    answers = PoolAnswers(
-        config, student, out / "adapters", resources.scoring, slot, setup.cache_dir, threads
-    )
+    engines: Engines
+    if setup.students is not None:  # the experiment's engines for this base student
+        engines = setup.students.engines(config)
+    else:
+        engines = ScoringActors(
+            StudentScorer, config, resources.scoring, slot, setup.cache_dir, threads
+        )
+    answers = PoolAnswers(config, student, out / "adapters", engines)
     reward = PoolReward(config.reward, resources.scoring, slot, setup.cache_dir, threads)
     parts = assemble(
         trial,
@@ -119,7 +133,7 @@ def run_cell(params: dict[str, Any], setup: Setup) -> None:
     finally:
         answers.close()
         reward.close()
-    overhead["actor_start"] = answers.actors.start_seconds + reward.actors.start_seconds
+    overhead["actor_start"] = engines.start_seconds + reward.actors.start_seconds
     clock = time.perf_counter()
     _finish(run, setup, cell, out, latest[0], metrics)  # final artifacts: MLflow's time too
     overhead["mlflow"] += time.perf_counter() - clock

@@ -1,8 +1,11 @@
-"""The runner's scoring actors: same answers as the trial's own student, one actor process
-per trial (not per pass), the trial's new weights served after they change, order kept."""
+"""The runner's scoring passes: each a Ray Dataset over engines that outlive it; the same
+answers as the trial's own student, one actor process per trial (not per pass), the trial's
+new weights served after they change, order kept, an engine that dies restarted with its
+requests re-sent."""
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,7 +20,7 @@ from ray_asd.columns import ANSWER_NLL
 from ray_asd.config import TrainConfig
 from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
-from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors
+from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors, StudentScorer
 from ray_asd.student.model import Student
 from ray_asd.tasks import load_table, make_task
 from tests.runner.conftest import LocalCluster
@@ -33,8 +36,6 @@ class Echo:
         self.tag = config
 
     def score(self, batch: pd.DataFrame) -> pd.DataFrame:
-        import os
-
         return batch.assign(tag=self.tag, batch_rows=len(batch), pid=os.getpid())
 
 
@@ -43,16 +44,31 @@ def test_rows_come_back_in_order_in_batches_shared_by_the_actors(
 ) -> None:
     resources = ScoringResources(actors=2, cpus=0, batch_size=3)
     actors = ScoringActors(Echo, "x", resources, ActorSlot(), None, None)
-    table = pd.DataFrame({"id": [f"r{i}" for i in range(11)]})
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(11)], "n": range(11)})
     try:
         scored = actors.map(table)
         assert list(scored["id"]) == list(table["id"])
+        assert list(scored.index) == list(range(11))
         assert set(scored["tag"]) == {"x"}
-        assert scored["batch_rows"].max() == 3  # never more than batch_size rows
+        assert list(scored["batch_rows"]) == [3] * 9 + [2] * 2  # batches cut in row order
+        assert scored["pid"].nunique() == 2  # batch i on actor i mod 2
         # 4 rows on 2 actors: 2 batches of 2, one per actor, not one batch of 3 and one of 1.
         small = actors.map(table.head(4))
         assert list(small["batch_rows"]) == [2, 2, 2, 2]
-        assert actors.map(table.head(0)).empty
+        empty = actors.map(table.head(0))
+        assert empty.empty and "tag" in empty  # the engines' columns, on no rows
+    finally:
+        actors.close()
+
+
+def test_a_pass_runs_while_the_actors_hold_every_cpu(ray_cluster: LocalCluster) -> None:
+    # The worker's 2 CPUs go to the two actors and the head has none: a pass whose Ray Data
+    # tasks needed a CPU (as from_pandas' metadata tasks do) would wait for ever.
+    actors = ScoringActors(Echo, "x", ScoringResources(actors=2, cpus=1), ActorSlot(), None, None)
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(8)]})
+    try:
+        assert list(actors.map(table)["id"]) == list(table["id"])
+        assert ray.available_resources().get("CPU", 0.0) == 0.0
     finally:
         actors.close()
 
@@ -75,6 +91,40 @@ def test_two_pools_of_one_trial_take_turns_in_its_slot(ray_cluster: LocalCluster
         reward.close()
 
 
+class Dies:
+    """An engine that exits in its first process's second call: Ray restarts it and re-sends
+    the call (``max_task_retries``)."""
+
+    def __init__(self, config: str, cache_dir: str | None, threads: int | None) -> None:
+        self.calls = 0
+        self.marker = Path(config)
+
+    def score(self, batch: pd.DataFrame) -> pd.DataFrame:
+        self.calls += 1
+        if self.calls == 2 and not self.marker.exists():
+            self.marker.write_text(str(os.getpid()))
+            os._exit(1)
+        return batch.assign(pid=os.getpid())
+
+
+def test_an_engine_that_dies_is_restarted_and_its_requests_re_sent(
+    ray_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    marker = tmp_path / "died"
+    actors = ScoringActors(
+        Dies, str(marker), ScoringResources(actors=1, cpus=0, batch_size=2), ActorSlot(), None, None
+    )
+    table = pd.DataFrame({"id": [f"r{i}" for i in range(6)]})
+    try:
+        scored = actors.map(table)  # 3 batches: the second kills the engine's first process
+        assert list(scored["id"]) == list(table["id"])
+        first, *restarted = scored["pid"].astype(str)[::2]  # one pid per batch of 2
+        assert first == marker.read_text()  # the first batch, before it died
+        assert len(set(restarted)) == 1 and first not in restarted  # the rest: re-sent
+    finally:
+        actors.close()
+
+
 def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
     ray_cluster: LocalCluster, tmp_path: Path
 ) -> None:
@@ -88,16 +138,15 @@ def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
     # One batch, as answer_table's here: left padding differs with the batch's rows, and the
     # random tiny model's near-uniform logits let that flip a greedy token.
     resources = ScoringResources(actors=1, cpus=1, batch_size=len(table))
-    answers = PoolAnswers(
-        config, student, tmp_path / "adapters", resources, ActorSlot(), None, threads
-    )
+    engines = ScoringActors(StudentScorer, config, resources, ActorSlot(), None, threads)
+    answers = PoolAnswers(config, student, tmp_path / "trial" / "adapters", engines)
     columns = ["student_answer", "answer_tokens", "correct"]
     try:
         base = answers(table, (ANSWER_NLL,))
         pd.testing.assert_frame_equal(
             base[columns], answer_table(config, task, student, table)[columns]
         )
-        (actor,) = answers.actors.actors
+        (actor,) = engines.actors
         pid = ray.get(actor.__ray_call__.remote(lambda self: __import__("os").getpid()))
 
         # The trial trains: the next pass serves the new adapter, from the same process.
@@ -115,9 +164,10 @@ def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
             expected["answer_nll"].to_numpy(), rel=1e-4
         )
         assert not trained["answer_nll"].equals(base["answer_nll"]), "weights changed"
-        assert answers.actors.actors == [actor]
+        assert engines.actors == [actor]
         assert ray.get(actor.__ray_call__.remote(lambda self: __import__("os").getpid())) == pid
         assert answers.model_seconds > 0
+        assert [p.name for p in (tmp_path / "trial" / "adapters").iterdir()] == ["v1"]
     finally:
         answers.close()
     # close() kills the actor (ray.kill is asynchronous: wait for the calls to fail).
