@@ -10,7 +10,10 @@ from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
 from ray_asd.experiment import ExperimentConfig
+from ray_asd.runner import format_outcome
 from ray_asd.runner.stopping import SCHEDULERS, scheduler, stopped_early
+
+from .test_run_helpers import outcome
 
 
 def asha(iterations: int, **settings: object) -> TrialScheduler:
@@ -68,3 +71,13 @@ def test_a_trial_without_final_artifacts_was_stopped(tmp_path: Path) -> None:
     (tmp_path / "final").mkdir()
     (tmp_path / "final" / "metrics.csv").write_text("iteration\n0\n")
     assert not stopped_early(tmp_path)
+
+
+def test_the_summary_names_the_stopped_trials_and_links_the_runs_view() -> None:
+    stopped = outcome(mlflow_experiment_id="3", stopped={"loss+power-2-tiny": 1})
+    lines = format_outcome(stopped).splitlines()
+    assert lines[-2:] == [
+        "  view: mlflow ui --backend-store-uri sqlite:////s/mlflow.db, then open "
+        "http://127.0.0.1:5000/#/experiments/3/runs?workflowType=machine_learning",
+        "STOPPED EARLY loss+power-2-tiny: by tune.scheduler after t = 1",
+    ]
