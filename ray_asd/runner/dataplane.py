@@ -77,7 +77,26 @@ def scoring_pass(
         .to_pandas()
     )
     ordered = scored.sort_values(PART, kind="stable").drop(columns=[PART])
-    return ordered.reset_index(drop=True)
+    return plain_dtypes(ordered.reset_index(drop=True))
+
+
+def plain_dtypes(table: pd.DataFrame) -> pd.DataFrame:
+    """The columns Ray Data hands back Arrow-backed (``large_string[pyarrow]``,
+    ``int64[pyarrow]``) in the dtypes the engines gave: pandas' default string dtype, numpy's
+    numbers and booleans, so a pass's table equals the in-process one."""
+    kinds = {}
+    for name, dtype in table.dtypes.items():
+        if isinstance(dtype, pd.ArrowDtype):
+            kinds[name] = "str" if _is_text(dtype) else dtype.numpy_dtype
+    return table.astype(kinds) if kinds else table
+
+
+def _is_text(dtype: pd.ArrowDtype) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_string(dtype.pyarrow_dtype) or pa.types.is_large_string(dtype.pyarrow_dtype)
+    )
 
 
 def forwarder() -> Callable[..., pd.DataFrame]:
