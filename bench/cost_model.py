@@ -143,7 +143,10 @@ def main() -> None:
                 row[design] = sum(h[design] for h in hours)
                 totals[design] = totals.get(design, 0.0) + float(row[design])  # type: ignore[arg-type]
             rows.append(row)
-    print("\nGPU-hours of the student (answers + training), per family and student:")
+    print(
+        "\nGPU-hours of the student per family and student (answers, training, and for the "
+        "per-trial designs the teacher waits they hold their GPUs through):"
+    )
     print_table(rows)
     base = totals["transformers per trial"]
     print(

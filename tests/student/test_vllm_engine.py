@@ -102,8 +102,6 @@ def test_each_adapter_version_is_served_and_the_old_one_never_again(
     first, second = (v["reference_nll"].to_numpy() for v in versions)
     assert np.abs(first - second).max() > 0.02
     assert base["student_answer"].tolist() not in [v["student_answer"].tolist() for v in versions]
-    # Their answers stop where graded: those NLLs were read from the generated log-probs.
-    assert engine.counts["from_answers"] > 0
     student.reset_adapter()
     served.changed()  # back to the base model: no adapter at all
     assert_same(served(table, COLUMNS), base)
