@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
 def item_strategy(strategy: Strategy, config: TrialConfig) -> Strategy:
     """The strategy whose scorer rates seeds and items for the analyses: the trial's own, or
-    ``analysis.scorer`` for a strategy without a scorer."""
-    if strategy.scorer_name != "none":
+    ``analysis.scorer`` for a strategy without a scorer of its own (random, static, and a
+    bandit, whose combined scorer gives every seed 0 and whose arms each score their own)."""
+    if strategy.scorer_name not in ("none", "bandit"):
         return strategy
     return compose(config.analysis.scorer, "top_k", name=f"analysis:{config.analysis.scorer}")
 
