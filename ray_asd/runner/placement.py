@@ -11,6 +11,8 @@ for a tensor-parallel vLLM engine).
 
 from __future__ import annotations
 
+import math
+
 import ray
 from ray import tune
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -63,3 +65,21 @@ def scoring_strategy() -> PlacementGroupSchedulingStrategy | str:
         placement_group_bundle_index=SCORING_BUNDLE,
         placement_group_capture_child_tasks=False,
     )
+
+
+def fitting_trials(
+    resources: ResourcesConfig, pools: dict[str, float], cluster: dict[str, float]
+) -> int:
+    """How many trials fit at once (may be < 1): each holds its own CPUs/GPUs plus its
+    scoring actors', in its placement group (:func:`trial_bundles`); the teacher and judge
+    pools and the shared student engines (``pools``: what they hold in all) come first."""
+    scoring, trial = resources.scoring, resources.trial
+    actors = 0 if scoring.shared else scoring.actors  # shared engines: counted in ``pools``
+    fits = []
+    for key, per_trial in (
+        ("CPU", trial.cpus + actors * scoring.cpus),
+        ("GPU", trial.gpus + actors * scoring.gpus),
+    ):
+        if per_trial > 0:
+            fits.append(math.floor((cluster.get(key, 0.0) - pools.get(key, 0.0)) / per_trial))
+    return min(fits, default=1)

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import time
 from collections.abc import Callable
@@ -36,7 +35,7 @@ import ray
 from ray import tune
 
 from ray_asd.errors import ConfigError
-from ray_asd.experiment import Cell, ExperimentConfig, ResourcesConfig, cells
+from ray_asd.experiment import Cell, ExperimentConfig, cells
 from ray_asd.failure import check_writable, root_cause
 from ray_asd.kinds import teacher_kind
 from ray_asd.plan import plan
@@ -51,7 +50,7 @@ from ray_asd.runner.checks import (
     pool_cpus,
     settings_record,
 )
-from ray_asd.runner.placement import own_actors, placement_factory, trial_bundles
+from ray_asd.runner.placement import fitting_trials, own_actors, placement_factory, trial_bundles
 from ray_asd.runner.stopping import mark_stopped, scheduler, stopped_early
 from ray_asd.runner.student_pool import pool_totals, start_student_pools
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
@@ -257,7 +256,7 @@ def _tuner(
         print(f"[run] resuming {tune_path}")
         return tune.Tuner.restore(str(tune_path), trainable, resume_errored=True)
     shared = pool_totals(list(grid.values()), resources.scoring) if resources.scoring.shared else {}
-    concurrent = resources.max_concurrent_trials or _fitting_trials(
+    concurrent = resources.max_concurrent_trials or fitting_trials(
         resources,
         {
             "CPU": sum(p.resources.replicas * pool_cpus(p.llm, p.resources) for p in pools)
@@ -392,21 +391,3 @@ def _cell_of(trial: tune.experiment.Trial) -> str:
 
 def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def _fitting_trials(
-    resources: ResourcesConfig, pools: dict[str, float], cluster: dict[str, float]
-) -> int:
-    """How many trials fit at once (may be < 1): each holds its own CPUs/GPUs plus its
-    scoring actors', in its placement group (`placement.py`); the teacher and judge pools and
-    the shared student engines (``pools``: what they hold in all) come first."""
-    scoring, trial = resources.scoring, resources.trial
-    actors = 0 if scoring.shared else scoring.actors  # shared engines: counted in ``pools``
-    fits = []
-    for key, per_trial in (
-        ("CPU", trial.cpus + actors * scoring.cpus),
-        ("GPU", trial.gpus + actors * scoring.gpus),
-    ):
-        if per_trial > 0:
-            fits.append(math.floor((cluster.get(key, 0.0) - pools.get(key, 0.0)) / per_trial))
-    return min(fits, default=1)

@@ -18,11 +18,11 @@ from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResources
 from ray_asd.runner.checks import RECORD, Pool, check_address, check_state, pool_cpus
 from ray_asd.runner.checks import settings_record as record_of
+from ray_asd.runner.placement import fitting_trials
 from ray_asd.runner.run import (
     COST_COLUMNS,
     PASSED_ENV,
     Outcome,
-    _fitting_trials,
     _runtime_env,
     format_outcome,
     iteration_costs,
@@ -116,21 +116,21 @@ def test_trials_that_fit_count_their_scoring_actors_and_leave_the_pools_room() -
     # The test cluster: a worker of 2 CPUs. A trial of 1 CPU with one 1-CPU scoring actor
     # holds both, so one trial at a time (not two, counting the trial alone).
     config = resources(trial={"cpus": 1}, scoring={"actors": 1, "cpus": 1})
-    assert _fitting_trials(config, {}, {"CPU": 2.0}) == 1
-    assert _fitting_trials(config, {}, {"CPU": 9.0}) == 4  # floor(9 / 2)
+    assert fitting_trials(config, {}, {"CPU": 2.0}) == 1
+    assert fitting_trials(config, {}, {"CPU": 9.0}) == 4  # floor(9 / 2)
     # The pools' engines (here 3 CPUs in all) come first.
-    assert _fitting_trials(config, {"CPU": 3.0}, {"CPU": 9.0}) == 3
-    assert _fitting_trials(config, {"CPU": 9.0}, {"CPU": 9.0}) == 0  # the caller runs 1
+    assert fitting_trials(config, {"CPU": 3.0}, {"CPU": 9.0}) == 3
+    assert fitting_trials(config, {"CPU": 9.0}, {"CPU": 9.0}) == 0  # the caller runs 1
 
 
 def test_gpu_trials_fit_by_the_scarcer_resource() -> None:
     config = resources(trial={"cpus": 1, "gpus": 1}, scoring={"actors": 2, "cpus": 1, "gpus": 0.5})
     # Per trial: 3 CPUs and 2 GPUs. 16 CPUs fit 5, 4 GPUs fit 2 (1 GPU is the teacher's).
-    assert _fitting_trials(config, {"GPU": 1.0}, {"CPU": 16.0, "GPU": 5.0}) == 2
-    assert _fitting_trials(config, {}, {"CPU": 16.0}) == 0  # a CPU-only cluster: none
+    assert fitting_trials(config, {"GPU": 1.0}, {"CPU": 16.0, "GPU": 5.0}) == 2
+    assert fitting_trials(config, {}, {"CPU": 16.0}) == 0  # a CPU-only cluster: none
     # A trial that asks for nothing (0 CPUs, its actors 0 too) is not limited by the cluster.
     nothing = resources(trial={"cpus": 0}, scoring={"cpus": 0})
-    assert _fitting_trials(nothing, {}, {"CPU": 1.0}) == 1
+    assert fitting_trials(nothing, {}, {"CPU": 1.0}) == 1
 
 
 def test_storage_is_a_filesystem_path_under_which_the_experiment_has_its_folder(
