@@ -59,6 +59,11 @@ STOPPED_EARLY = "stopped_early"  # stopped by tune.scheduler: its curve ends at 
 STOPPED_AT_TAG = "ray_asd.stopped_at_iteration"
 MAX_EXPERIMENT_TAG = 5000
 RETRY_SECONDS = (0.5, 2.0)  # the waits between the 3 tries of a tracking call
+# MLflow's HTTP client retries each request 7 times with backoff: one call to a server that is
+# down took 246 s here, so a trial's 3 tries would stall it ~12 minutes per checkpoint. A
+# trial's calls are retried by `retried` and wait for the next checkpoint (the final ones for
+# Tune's retry): its client sends each request once, unless the user set another number.
+TRIAL_HTTP_RETRIES = "0"
 # MLflow errors that a retry cannot fix (a wrong run id, a bad value): raised at once.
 _FINAL = frozenset(
     ErrorCode.Name(code)
@@ -122,6 +127,12 @@ def client_of(uri: str) -> MlflowClient:
     return MlflowClient(uri)
 
 
+def _trial_client(uri: str) -> MlflowClient:
+    """A trial's client: each HTTP request sent once (TRIAL_HTTP_RETRIES)."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", TRIAL_HTTP_RETRIES)
+    return client_of(uri)
+
+
 def prepare_experiment(uri: str, name: str, storage: Path) -> str:
     """The id of MLflow experiment ``name`` (created if needed) at tracking ``uri``.
 
@@ -175,7 +186,7 @@ class TrialRun:
     """The MLflow run of one trial."""
 
     def __init__(self, uri: str, run_id: str) -> None:
-        self.client = client_of(uri)
+        self.client = _trial_client(uri)
         self.run_id = run_id
         # Every row carries n_synthetic: its history lists the steps logged so far.
         history = retried(lambda: self.client.get_metric_history(run_id, STEP_MARKER))
@@ -196,7 +207,7 @@ class TrialRun:
         """Opens a run with ``tags`` and the flattened ``params`` (a config), both redacted:
         the config by its keys and values, the tags by their values (labels such as
         ``ray_asd.warmup_key`` name no secret)."""
-        client = client_of(uri)
+        client = _trial_client(uri)
         labels = {key: redact_text(value) for key, value in tags.items()}
         run = retried(lambda: client.create_run(experiment_id, run_name=name, tags=labels))
         items = [Param(k, v) for k, v in flatten(redact(params)).items()]

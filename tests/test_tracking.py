@@ -3,19 +3,18 @@ also behind a relay that goes down (a tracking outage as the client sees it)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
-from urllib.parse import urlsplit
 
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 
 from ray_asd import tracking
 from ray_asd.errors import ConfigError
@@ -28,6 +27,7 @@ from ray_asd.tracking import (
     prepare_experiment,
     ui_command,
 )
+from tests.helpers.relay import Relay
 
 ROWS = [
     {"phase": "base", "iteration": -1, "n_synthetic": 0, "accuracy": 0.1},
@@ -110,65 +110,13 @@ def test_params_and_tags_are_redacted_at_the_source(sqlite_uri: str, tmp_path: P
     assert stored.tags["ray_asd.warmup_key"] == "ab12"  # a label, not a key
 
 
-class Relay:
-    """A TCP relay on loopback to a real server that can go down: while down it drops every
-    connection, open or new, as a tracking server that restarts does."""
-
-    def __init__(self, upstream: str) -> None:
-        parts = urlsplit(upstream)
-        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.down = False
-        self.open: set[socket.socket] = set()
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def set_down(self, down: bool) -> None:
-        self.down = down
-        if down:
-            with self.lock:
-                for connection in self.open:
-                    _hang_up(connection)
-                self.open.clear()
-
-    def _accept(self) -> None:
-        while True:
-            client, _ = self.listener.accept()
-            if self.down:
-                client.close()
-                continue
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.open |= {client, upstream}
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for end in (source, sink):
-                _hang_up(end)
-
-
-def _hang_up(connection: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # the other side hung up first
-        connection.shutdown(socket.SHUT_RDWR)
-
-
 @pytest.fixture
 def relay(mlflow_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Relay]:
-    # MLflow's own HTTP retries (7, over about 4 minutes) off: our retries are under test.
-    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    # MLflow's own HTTP retries (7, over about 4 minutes): a trial's client turns them off.
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
     relay = Relay(mlflow_server)
     yield relay
-    relay.set_down(True)
-    relay.listener.close()
+    relay.close()
 
 
 @pytest.mark.slow  # behind the relay: the real server
@@ -227,3 +175,38 @@ def test_mlflow_prints_no_run_link_for_a_uri_with_credentials(
     assert "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT" not in os.environ
     client_of("http://ray-asd:hunter2@127.0.0.1:5000")
     assert os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] == "true"
+
+
+@pytest.mark.slow  # MLflow waits out its SQLite busy timeout (20 s) once
+def test_a_locked_sqlite_store_is_an_outage_a_trial_outlasts(
+    sqlite_uri: str, tmp_path: Path
+) -> None:
+    """Another writer holding the database (a busy trial's long write): MLflow's error is one
+    `transient` lets pass, so a trial's checkpoint defers its rows (as for a server that is
+    down, tests/runner/test_trial.py) instead of failing."""
+    experiment = prepare_experiment(sqlite_uri, "locked", tmp_path)
+    run = TrialRun.start(sqlite_uri, experiment, "locked", {}, {"seed": 0})
+    database = sqlite3.connect(tmp_path / "mlflow.db", isolation_level=None)
+    database.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(Exception) as raised:
+            run.client.log_batch(run.run_id, metrics=[Metric("accuracy", 0.5, 0, 0)])
+    finally:
+        database.execute("ROLLBACK")
+        database.close()
+    assert "locked" in str(raised.value) and tracking.transient(raised.value)
+    assert run.sync(ROWS)  # the store is free again
+    history = MlflowClient(sqlite_uri).get_metric_history(run.run_id, "n_synthetic")
+    assert [m.step for m in history] == [-2, -1, 0]
+
+
+def test_a_trial_s_client_sends_each_request_once(
+    sqlite_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", raising=False)
+    experiment = prepare_experiment(sqlite_uri, "once", tmp_path)
+    TrialRun.start(sqlite_uri, experiment, "once", {}, {"seed": 0})
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == tracking.TRIAL_HTTP_RETRIES
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "3")  # a user's own number stays
+    TrialRun.start(sqlite_uri, experiment, "again", {}, {"seed": 0})
+    assert os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] == "3"

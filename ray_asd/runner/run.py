@@ -364,11 +364,17 @@ def _format_damage(stats: dict[str, int]) -> str:
     return f"; cache damage skipped: {skipped} records, {unreadable} files (see the log)"
 
 
+# A pass's Ray Data task needs a worker; where actors hold every CPU Ray kills idle ones after
+# 1 s, and each pass waited 9 s for a new one (0.45 s of model compute): here they live 60 s.
+IDLE_WORKERS_LIVE = ("RAY_idle_worker_killing_time_threshold_ms", "60000")
+
+
 def connect(address: str | None = None) -> None:
     """Starts a local Ray instance, or joins the cluster at ``address``; a no-op when this
     process is connected already (a caller that times or configures Ray itself)."""
     if ray.is_initialized():
         return
+    os.environ.setdefault(*IDLE_WORKERS_LIVE)  # read by the raylets a local start starts
     try:
         ray.init(address=address, namespace=NAMESPACE, runtime_env=_runtime_env())
     except ConnectionError as error:

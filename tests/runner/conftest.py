@@ -15,6 +15,8 @@ import pytest
 import ray
 from ray.cluster_utils import Cluster
 
+from ray_asd.runner.run import IDLE_WORKERS_LIVE
+
 
 @dataclass(frozen=True)
 class LocalCluster:
@@ -28,6 +30,7 @@ class LocalCluster:
 def ray_cluster(model_cache: Path) -> Iterator[LocalCluster]:
     saved = os.environ.get("RAY_ASD_CACHE")
     os.environ["RAY_ASD_CACHE"] = str(model_cache)  # every Ray process inherits it
+    os.environ.setdefault(*IDLE_WORKERS_LIVE)  # as `ray-asd run` starts a local Ray
     # The dashboard on a free port (0): pytest-xdist's workers may each start a cluster.
     head = {"num_cpus": 0, "include_dashboard": True, "dashboard_port": 0}
     cluster = Cluster(initialize_head=True, head_node_args=head)

@@ -3,6 +3,8 @@ MLflow runs on a real server, a killed trial retried, a stopped driver resumed."
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
@@ -13,9 +15,11 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pandas as pd
 import psutil
@@ -165,33 +169,28 @@ def test_scoring_actors_run_on_the_worker_node(
     assert {a.node_id for a in scorers} == {ray_cluster.worker_node_id}
 
 
-@pytest.fixture
-def arith_server() -> Iterator[FaultyOpenAIServer]:
-    with FaultyOpenAIServer(arith_teacher) as server:
-        yield server
+@dataclass
+class Faults:
+    """The faulted grid's run: what `ray-asd run` returned and printed, and what was done to it."""
+
+    code: int
+    outcome: Outcome
+    printed: str
+    storage: Path
+    killed: list[int]  # pids of the trial processes killed
+    served: int  # teacher requests the server computed
 
 
-@on_ray
-def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
-    smoke: tuple[Outcome, Path],
-    ray_cluster: LocalCluster,
-    arith_server: FaultyOpenAIServer,
-    tmp_path: Path,
-) -> None:
-    """With an LLM teacher pool: the openai backend against a local OpenAI-wire server that
-    writes and answers as the arith oracle does (so the items match the oracle smoke run)."""
+@pytest.fixture(scope="module")
+def faults(ray_cluster: LocalCluster, tmp_path_factory: pytest.TempPathFactory) -> Faults:
+    """One `ray-asd run` of a grid with two faults, each a trial of its own: the tiny
+    student's trial killed inside iteration 1 (Tune restores it from its checkpoint), and a
+    student that cannot load (every attempt fails). The teacher is an LLM pool: the openai
+    backend against a local OpenAI-wire server that writes and answers as the arith oracle
+    does, so the killed trial's items match the oracle smoke run's."""
+    storage = tmp_path_factory.mktemp("faults")
+    folder = storage / "faults"
     cell = CELLS[0]
-    server = arith_server
-    teacher = [
-        "teacher.backend=openai",
-        "teacher.model=arith-teacher",
-        f"teacher.openai.base_url={server.base_url}",
-        "resources.teacher.cpus=0",  # the worker's 2 CPUs: the trial and its scoring actor
-    ]
-    config = load_experiment(
-        SMOKE, [f"storage={tmp_path}", "name=killed", "grid.strategy=[loss]", *teacher]
-    )
-    folder = tmp_path / "killed"
     killed: list[int] = []
 
     def kill_the_trial_inside_iteration_1() -> None:
@@ -200,29 +199,81 @@ def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
         # Found now, while iteration 1's answering pass keeps the trial busy: the state API is
         # slow, and the kill must land between the teacher's answers and the trial's end.
         (trial,) = alive_trials(ray_cluster)
-        served = len(served_keys(tmp_path))
-        wait_for(lambda: len(served_keys(tmp_path)) > served)  # the teacher served iteration 1
+        served = len(served_keys(storage))
+        wait_for(lambda: len(served_keys(storage)) > served)  # the teacher served iteration 1
         os.kill(trial.pid, signal.SIGKILL)
         killed.append(trial.pid)
 
-    killer = threading.Thread(target=kill_the_trial_inside_iteration_1, daemon=True)
-    killer.start()
-    outcome = run_experiment(config)
-    killer.join(timeout=10)
+    with FaultyOpenAIServer(arith_teacher) as server:
+        overrides = {
+            "storage": str(storage),
+            "name": "faults",
+            "grid.strategy": "[loss]",
+            "grid.student": '["tiny:", "nobody/no-such-model"]',  # a hub id: valid until loaded
+            "resources.max_failures": "1",
+            "teacher.backend": "openai",
+            "teacher.model": "arith-teacher",
+            "teacher.openai.base_url": server.base_url,
+            "resources.teacher.cpus": "0",  # the worker's 2 CPUs: a trial and its scoring actor
+        }
+        args = ["run", str(SMOKE)]
+        for key, value in overrides.items():
+            args += ["--set", f"{key}={value}"]
+        killer = threading.Thread(target=kill_the_trial_inside_iteration_1, daemon=True)
+        killer.start()
+        # The real run, watched: its Outcome as `ray-asd run` got it, and what it printed.
+        outcomes: list[Outcome] = []
 
-    assert killed, "the trial was killed mid-experiment"
-    assert not outcome.errors
-    assert content(items(folder, cell)) == content(items(smoke[1], cell))
+        def recorded(*args: Any, **kwargs: Any) -> Outcome:
+            outcomes.append(run_experiment(*args, **kwargs))
+            return outcomes[-1]
+
+        watched = mock.patch("ray_asd.runner.run_experiment", recorded)
+        with watched, contextlib.redirect_stdout(io.StringIO()) as printed:
+            code = main(args)
+        killer.join(timeout=10)
+        return Faults(code, outcomes[0], printed.getvalue(), storage, killed, server.served["ok"])
+
+
+@on_ray
+def test_a_killed_trial_is_retried_and_matches_an_uninterrupted_run(
+    faults: Faults, smoke: tuple[Outcome, Path]
+) -> None:
+    cell, outcome = CELLS[0], faults.outcome
+    assert faults.killed, "the trial was killed mid-experiment"
+    assert cell not in outcome.errors
+    assert content(items(faults.storage / "faults", cell)) == content(items(smoke[1], cell))
     # The retry re-sent iteration 1's requests; the cache answered them, none computed twice.
-    keys = served_keys(tmp_path)
+    keys = served_keys(faults.storage)
     assert max(Counter(keys).values()) == 1
-    assert outcome.teacher["cache_misses"] == len(keys) == server.served["ok"]
+    assert outcome.teacher["cache_misses"] == len(keys) == faults.served
     assert outcome.teacher["cache_hits"] > 0
-    client = MlflowClient(default_uri(tmp_path))
-    (run,) = client.search_runs([client.get_experiment_by_name("killed").experiment_id])
+    client = MlflowClient(default_uri(faults.storage))
+    runs = client.search_runs([client.get_experiment_by_name("faults").experiment_id])
+    (run,) = [r for r in runs if r.info.run_name == cell]
     assert run.data.tags["ray_asd.restores"] == "1"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "accuracy")]
     assert steps == [-2, -1, 0, 1]
+
+
+@on_ray
+def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
+    faults: Faults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert faults.code == 1
+    lines = faults.printed.splitlines()
+    # One line, the root cause's type and message (not Ray's traceback), and the last one.
+    assert re.fullmatch(r"FAILED loss-no-such-model-arith-seed0: \w+: \S.*", lines[-1])
+    assert sum(line.startswith("FAILED ") for line in lines) == 1
+    assert (faults.storage / "faults" / "trials" / CELLS[0] / "final").is_dir()
+    # The report covers the finished trial and names the cell that never got a run.
+    uri = default_uri(faults.storage)
+    out = faults.storage / "report"
+    assert main(["report", "faults", "--tracking-uri", uri, "--out", str(out)]) == 0
+    assert (
+        "no run yet for strategy loss, student no-such-model, task arith, seed 0"
+        in capsys.readouterr().out
+    )
 
 
 @on_ray
@@ -298,34 +349,6 @@ def test_report_on_the_smoke_run(
     assert overall["strategy"].tolist() == ["loss", "random"]  # the grid's order
     assert overall["cells"].tolist() == [2, 2]  # 2 budgets x 1 seed
     assert "What is missing" not in (out / "report.md").read_text()
-
-
-@on_ray
-def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
-    ray_cluster: LocalCluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=failing"]
-    overrides = {
-        "grid.student": '["tiny:", "nobody/no-such-model"]',  # a hub id: valid until loaded
-        "grid.strategy": "[random]",
-        "resources.max_failures": "0",
-    }
-    for key, value in overrides.items():
-        args += ["--set", f"{key}={value}"]
-    assert main(args) == 1
-    out = capsys.readouterr().out
-    # One line, the root cause's type and message (not Ray's traceback), and the last one.
-    assert re.fullmatch(r"FAILED random-no-such-model-arith-seed0: \w+: \S.*", out.splitlines()[-1])
-    assert sum(line.startswith("FAILED ") for line in out.splitlines()) == 1
-    assert (tmp_path / "failing" / "trials" / "random-tiny-arith-seed0" / "final").is_dir()
-    # The report covers the finished trial and names the cell that never got a run.
-    capsys.readouterr()
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert main(["report", "failing", "--tracking-uri", uri, "--out", str(tmp_path / "r")]) == 0
-    assert (
-        "no run yet for strategy random, student no-such-model, task arith, seed 0"
-        in capsys.readouterr().out
-    )
 
 
 @on_ray
