@@ -22,8 +22,7 @@ from ray_asd.config import TeacherConfig
 from ray_asd.config_file import read_config
 from ray_asd.experiment import Cell, ExperimentConfig, ResourcesConfig, ScoringResources
 from ray_asd.runner.checks import Pool, resource_requests, trial_group, unmet_requests
-from ray_asd.runner.placement import own_actors, placement_factory, trial_bundles
-from ray_asd.runner.run import _fitting_trials
+from ray_asd.runner.placement import fitting_trials, own_actors, placement_factory, trial_bundles
 from ray_asd.runner.scoring import ActorSlot, ScoringActors
 from ray_asd.runner.teacher_pool import _placement
 
@@ -72,10 +71,10 @@ def test_shared_engines_leave_a_trial_only_its_reward_model_s_bundle() -> None:
 
 def test_max_concurrent_trials_count_the_trial_with_its_actors_or_not_when_shared() -> None:
     cluster = {"CPU": 16.0, "GPU": 4.0}
-    assert _fitting_trials(resources(**SHARING), {"GPU": 1.0}, cluster) == 3  # 0.5 + 0.5 each
+    assert fitting_trials(resources(**SHARING), {"GPU": 1.0}, cluster) == 3  # 0.5 + 0.5 each
     shared = resources(**{**SHARING, "scoring": {**SHARING["scoring"], "shared": True}})
     # The shared engines (here 1 GPU) are in the pools; a trial holds half a GPU.
-    assert _fitting_trials(shared, {"GPU": 2.0}, cluster) == 4
+    assert fitting_trials(shared, {"GPU": 2.0}, cluster) == 4
 
 
 def test_a_trial_and_its_actors_that_fit_no_node_together_are_one_line() -> None:
@@ -211,7 +210,7 @@ def test_trials_fill_the_gpus_the_teacher_engines_leave(gpu_cluster: Cluster) ->
         assert list(bundles.values()) == [{"CPU": 1.0, "GPU": 1.0}] * 2
         config = resources(**SHARING)
         # 4 GPUs - 2 for the teacher, 1 per trial (trainer 0.5 + engine 0.5): 2 at once.
-        concurrent = _fitting_trials(config, {"CPU": 2.0, "GPU": 2.0}, ray.cluster_resources())
+        concurrent = fitting_trials(config, {"CPU": 2.0, "GPU": 2.0}, ray.cluster_resources())
         assert concurrent == 2
         groups = [_trial_group(config) for _ in range(concurrent + 1)]
         ready, pending = ray.wait([g.ready() for g in groups], num_returns=concurrent, timeout=60)
