@@ -96,8 +96,8 @@ def test_a_tracking_server_down_through_a_checkpoint_costs_no_retry(
     assert run.info.status == "FINISHED"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "accuracy")]
     assert steps == [-2, -1, 0, 1]  # iteration 0's row came with iteration 1's
-    # The trial waited out the tries' pauses, not MLflow's own retries (~4 minutes a call).
-    assert sum(RETRY_SECONDS) <= run.data.metrics["trial_seconds_mlflow"] < 60
+    # (MLflow's own retries are off in a trial: tests/test_tracking.py, no clock bound here.)
+    assert run.data.metrics["trial_seconds_mlflow"] >= sum(RETRY_SECONDS)  # the tries waited
     # The same rows everywhere: metrics.csv, the checkpoint's state.json and MLflow's steps.
     table = pd.read_csv(checkpoints.parent / "final" / "metrics.csv")
     latest = checkpoints / (checkpoints / "latest").read_text(encoding="utf-8").strip()

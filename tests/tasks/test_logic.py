@@ -1,7 +1,6 @@
 import itertools
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from ray_asd.tasks import DataSource, load_table, make_task
 from ray_asd.tasks.bounds import MAX_OUTPUT_CHARS
 from ray_asd.tasks.check import check_table
 from ray_asd.tasks.logic import (
+    MAX_QUESTION_CHARS,
     Atom,
     Op,
     Puzzle,
@@ -206,15 +206,19 @@ def test_parser_refuses_what_it_does_not_know(question: str) -> None:
     assert parse_question(question) is None
 
 
-def test_adversarial_input_is_cheap() -> None:
+def test_adversarial_input_is_refused_by_the_bounds() -> None:
+    """The work is bounded by size, not by a clock: inputs over the limits are refused before
+    parsing, and nesting within the length limit is refused before recursion."""
     task = make_task("logic")
     deep = 'Alice says: "' + "(" * 50_000 + "Alice is a knight" + ")" * 50_000 + '."'
     many = " ".join(f'P{i} says: "P{i} is a knight."' for i in range(400))
     garbage = "Answer: " + "Alice=knight, " * 20_000
-    started = time.perf_counter()
-    assert parse_question(deep) is None and parse_question(many) is None
+    assert len(deep) > MAX_QUESTION_CHARS and len(garbage) > MAX_OUTPUT_CHARS
+    nested = 'Alice says: "' + "(" * 2_900 + "Alice is a knight" + ")" * 2_900 + '."'
+    assert len(nested) < MAX_QUESTION_CHARS  # deeper than MAX_DEPTH: no RecursionError
+    for question in (deep, many, nested):
+        assert parse_question(question) is None
     assert not task.is_correct(QUESTION, garbage, REFERENCE)
-    assert time.perf_counter() - started < 0.5
 
 
 def test_builtin_splits_are_disjoint_deterministic_and_self_check() -> None:
