@@ -16,6 +16,7 @@ from ray_asd.config import TrainConfig, TrialConfig
 from ray_asd.student.model import Student
 from ray_asd.student.vllm_engine import VllmStudent
 from ray_asd.tasks import load_table, make_task
+from tests.helpers.vllm_cpu import FP32_ENGINE
 
 pytestmark = pytest.mark.slow
 
@@ -26,16 +27,7 @@ CONFIG = TrialConfig.model_validate(
             "max_new_tokens": 24,
             "autocast": False,  # fp32 on both sides
             "backend": "vllm",
-            "vllm": {
-                "dtype": "float32",
-                "enforce_eager": True,
-                "max_model_len": 512,
-                "env": {
-                    "VLLM_CPU_KVCACHE_SPACE": "1",
-                    "VLLM_CPU_OMP_THREADS_BIND": "0-1",
-                    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-                },
-            },
+            "vllm": FP32_ENGINE,
         }
     }
 )

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from ray_asd.cli import main
+from tests.helpers.vllm_cpu import FP32_ENGINE
 
 pytestmark = pytest.mark.slow
 
@@ -21,16 +22,7 @@ CONFIG = {
         "model": "tiny:",
         "max_new_tokens": 16,
         "autocast": False,  # fp32 on both sides
-        "vllm": {
-            "dtype": "float32",
-            "enforce_eager": True,
-            "max_model_len": 512,
-            "env": {
-                "VLLM_CPU_KVCACHE_SPACE": "1",
-                "VLLM_CPU_OMP_THREADS_BIND": "0-1",
-                "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-            },
-        },
+        "vllm": FP32_ENGINE,
     },
     "strategy": "loss",
     "budget": {"iterations": 2, "per_iteration": 4, "warmup": 4},
