@@ -25,13 +25,18 @@ from itertools import product
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+import pandas as pd
+from pydantic import Field, field_validator
 
+from ray_asd import metrics
+from ray_asd.columns import CORRECT
 from ray_asd.config import Free, Section, StrategyConfig, TrialConfig
 from ray_asd.config_file import Problems, factory_problem, read_config, validate
 from ray_asd.errors import ConfigError
 from ray_asd.models import check_model_spec
 from ray_asd.plan import plan
+from ray_asd.records import Spend
+from ray_asd.registry import suggest
 from ray_asd.tasks import make_task
 
 
@@ -103,6 +108,22 @@ class TrackingConfig(Section):
     log_adapter: bool = Field(False, description="log each trial's final LoRA adapter")
 
 
+# ASHA's time attribute: each report's t. Equal in every trial at a rung, so never its metric.
+RUNG = "iteration"
+
+
+def rung_metrics() -> list[str]:
+    """The numbers in every report that can reach a rung, whatever the strategy and task: the
+    smallest such row of :func:`ray_asd.metrics.row` (rating spent the budget: accuracy and
+    teacher compute), less :data:`RUNG`. ASHA passes over a report without its metric, so one
+    that only some trials report (``score_mean``, ``accuracy_difficulty_3``) is refused."""
+    accuracy = metrics.accuracy(pd.DataFrame({CORRECT: [True]}))
+    row = metrics.row(
+        "stopped", 0, 0, accuracy, metrics.Stages(), generation=metrics.Generation([], [], Spend())
+    )
+    return [key for key, value in row.items() if isinstance(value, int | float) and key != RUNG]
+
+
 class SchedulerConfig(Section):
     """Early stopping of losing trials: Ray Tune's ASHA (asynchronous successive halving) on a
     metric every trial reports at each iteration. For grids that search one strategy's
@@ -112,7 +133,9 @@ class SchedulerConfig(Section):
     stop and is labelled stopped in MLflow and in the report."""
 
     name: Literal["asha"] = "asha"
-    metric: str = Field("accuracy", description="a metric of every report (warm-up and iterations)")
+    metric: str = Field(
+        "accuracy", description="a metric every trial reports at each iteration (rung_metrics)"
+    )
     mode: Literal["max", "min"] = "max"
     grace_period: int = Field(
         1,
@@ -123,6 +146,17 @@ class SchedulerConfig(Section):
     reduction_factor: float = Field(
         2.0, gt=1, description="at each rung, trials below the best 1/reduction_factor stop"
     )
+
+    @field_validator("metric")
+    @classmethod
+    def _reported(cls, metric: str) -> str:
+        known = rung_metrics()
+        if metric not in known:  # Tune's ASHA would pass over every report: nothing stops
+            raise ValueError(
+                f"{metric!r} is not a metric every trial reports at each iteration"
+                + suggest(metric, known)
+            )
+        return metric
 
 
 class TuneConfig(Section):
@@ -223,6 +257,8 @@ def load_experiment(path: Path | None, overrides: list[str] | None = None) -> Ex
         cells(config, where)  # validates every cell: unknown strategies, tasks, students
     except ConfigError as error:
         problems.add(error)
+    for problem in config.scheduler_problems(where):
+        problems.add(problem)
     problems.raise_any()
     return config
 

@@ -159,6 +159,15 @@ def closed_port() -> int:
         (["--set", "budget.per_iteration=-1"], "smoke.yaml: budget.per_iteration: "),
         (["--set", "student.model=./missing"], "smoke.yaml: student.model: "),
         (["--set", "storage=s3://bucket/runs"], "smoke.yaml: storage: "),
+        (
+            ["--set", "grid.strategy=[loss]", "--set", "tune.scheduler.metric=acuracy"],
+            "smoke.yaml: tune.scheduler.metric: Value error, 'acuracy' is not a metric every "
+            "trial reports at each iteration; did you mean 'accuracy'? (known: accuracy, ",
+        ),
+        (  # smoke's grid compares loss and random
+            ["--set", "tune.scheduler.grace_period=1", "--set", "budget.iterations=3"],
+            "smoke.yaml: tune.scheduler: the grid compares strategies (loss, random)",
+        ),
         (["--address", "127.0.0.1:{port}"], "--address 127.0.0.1:{port}: cannot connect"),
         (["--address", "ray://nohost"], "--address ray://nohost: expected ray://HOST:PORT"),
         (  # ray_asd.preflight, called by the CLI before Ray

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ray_asd.errors import ConfigError
-from ray_asd.experiment import cells, load_experiment
+from ray_asd.experiment import cells, load_experiment, rung_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -191,3 +191,65 @@ def test_validating_every_shipped_config_imports_neither_torch_nor_ray() -> None
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_a_scheduler_metric_typo_is_one_line_naming_the_key_and_the_metrics(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, "grid: {strategy: [loss]}\ntune: {scheduler: {metric: acuracy}}\n")
+    with pytest.raises(ConfigError) as error:
+        load_experiment(path)
+    assert str(error.value) == (
+        f"{path}: tune.scheduler.metric: Value error, 'acuracy' is not a metric every trial "
+        f"reports at each iteration; did you mean 'accuracy'? "
+        f"(known: {', '.join(sorted(rung_metrics()))})"
+    )
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "score_mean",  # a scorer's only: random and static trials lack it
+        "accuracy_difficulty_3",  # a task's that knows difficulties only
+        "train_last_epoch_loss",  # not in a row that the rating calls stopped
+        "iteration",  # ASHA's time attribute, equal in every trial at a rung
+        "phase",  # text
+    ],
+)
+def test_a_metric_some_reports_at_a_rung_lack_is_refused(tmp_path: Path, metric: str) -> None:
+    path = write(
+        tmp_path, f"grid: {{strategy: [loss]}}\ntune: {{scheduler: {{metric: {metric}}}}}\n"
+    )
+    with pytest.raises(
+        ConfigError, match=rf"tune.scheduler.metric: Value error, '{metric}' is not"
+    ):
+        load_experiment(path)
+
+
+def test_a_metric_of_every_report_at_a_rung_is_taken(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "grid: {strategy: [loss]}\ntune: {scheduler: {metric: teacher_tokens, mode: min}}\n",
+    )
+    scheduler = load_experiment(path).tune.scheduler
+    assert scheduler is not None and (scheduler.metric, scheduler.mode) == ("teacher_tokens", "min")
+
+
+def test_every_rung_metric_is_in_each_row_a_trial_reports_at_a_rung(tmp_path: Path) -> None:
+    """Real loop rows on fake parts (milliseconds): a random trial's iterations (no scorer,
+    no score_mean) and a row of a trial whose rating calls spent the budget (no training)."""
+    from tests.test_loop import FakeJudge, config_of, run
+
+    plain, _, _ = run(config_of("strategy.name=random"), tmp_path / "random")
+    judged = ["strategy.name=judge", "judge.llm={backend: openai, model: m}"]
+    spent, _, _ = run(
+        config_of(*judged, "budget.teacher_tokens=400"), tmp_path / "spent", judge=FakeJudge()
+    )
+    rows = [
+        *plain[plain["phase"] == "iteration"].iterrows(),
+        *spent[spent["phase"] == "stopped"].iterrows(),
+    ]
+    assert [row["phase"] for _, row in rows] == ["iteration", "iteration", "stopped"]
+    for _, row in rows:
+        reported = set(row.dropna().index)
+        assert set(rung_metrics()) <= reported, set(rung_metrics()) - reported

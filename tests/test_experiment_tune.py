@@ -47,15 +47,16 @@ grid:
 
 
 def test_a_strategy_comparison_refuses_a_scheduler(tmp_path: Path) -> None:
-    experiment = config(
-        "tune: {scheduler: {}}\n"
-        "grid: {strategy: [random, loss, {scorer: loss, selector: top_k}]}\n",
-        tmp_path,
-    )
-    (problem,) = experiment.scheduler_problems("e.yaml")
+    with pytest.raises(ConfigError) as error:  # by load_experiment, as every config problem
+        config(
+            "tune: {scheduler: {}}\n"
+            "grid: {strategy: [random, loss, {scorer: loss, selector: top_k}]}\n",
+            tmp_path,
+        )
+    (problem,) = str(error.value).splitlines()
     assert problem.startswith(
-        "e.yaml: tune.scheduler: the grid compares strategies (random, loss, loss+top_k); "
-        "early stopping would drop the losers"
+        f"{tmp_path / 'experiment.yaml'}: tune.scheduler: the grid compares strategies "
+        "(random, loss, loss+top_k); early stopping would drop the losers"
     )
 
 
@@ -66,15 +67,17 @@ def test_a_strategy_comparison_refuses_a_scheduler(tmp_path: Path) -> None:
 def test_a_grace_period_needs_an_iteration_before_the_last(
     tmp_path: Path, iterations: int, grace: int, words: str
 ) -> None:
-    experiment = config(
-        f"grid: {{strategy: [random]}}\nbudget: {{iterations: {iterations}}}\n"
-        f"tune: {{scheduler: {{grace_period: {grace}}}}}\n",
-        tmp_path,
+    with pytest.raises(ConfigError) as error:
+        config(
+            f"grid: {{strategy: [random]}}\nbudget: {{iterations: {iterations}}}\n"
+            f"tune: {{scheduler: {{grace_period: {grace}}}}}\n",
+            tmp_path,
+        )
+    assert str(error.value) == (
+        f"{tmp_path / 'experiment.yaml'}: tune.scheduler.grace_period: {grace} leaves no "
+        f"iteration before the last to compare trials at (budget.iterations {iterations}): "
+        f"{words}"
     )
-    assert experiment.scheduler_problems("e.yaml") == [
-        f"e.yaml: tune.scheduler.grace_period: {grace} leaves no iteration before the last to "
-        f"compare trials at (budget.iterations {iterations}): {words}"
-    ]
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from ray_asd.experiment import ExperimentConfig, SchedulerConfig
+from ray_asd.experiment import RUNG, ExperimentConfig, SchedulerConfig
 from ray_asd.runner.trial import RUN_FILE
 from ray_asd.tracking import TrialRun
 
@@ -26,7 +26,7 @@ def _asha(settings: SchedulerConfig, iterations: int) -> TrialScheduler:
     -1 is never a rung). Its rungs end before the last iteration (max_t = T - 2, its stop of
     every trial at max_t off), so a trial that gets to the last iteration finishes."""
     return ASHAScheduler(
-        time_attr="iteration",
+        time_attr=RUNG,
         metric=settings.metric,
         mode=settings.mode,
         max_t=iterations - 2,

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import ASHAScheduler, TrialScheduler
 
-from ray_asd.experiment import ExperimentConfig
+from ray_asd.experiment import ExperimentConfig, SchedulerConfig
 from ray_asd.runner import format_outcome
-from ray_asd.runner.stopping import SCHEDULERS, scheduler, stopped_early
+from ray_asd.runner.stopping import SCHEDULERS, _asha, scheduler, stopped_early
 
 from .test_run_helpers import outcome
 
@@ -25,16 +27,19 @@ def asha(iterations: int, **settings: object) -> TrialScheduler:
     return built
 
 
-def decisions(built: TrialScheduler, accuracy: dict[str, list[float]]) -> dict[str, list[str]]:
+def decisions(
+    built: TrialScheduler, accuracy: dict[str, list[float]], metric: str = "accuracy"
+) -> dict[str, list[str]]:
     """Each trial's reports in turn (the warm-up's at iteration -1, then t = 0, 1, ...), one
-    trial after another as on a cluster with room for one: the scheduler's answer to each."""
+    trial after another as on a cluster with room for one: the scheduler's answer to each
+    (``accuracy`` holds the values of ``metric``)."""
     answers: dict[str, list[str]] = {}
     for name, values in accuracy.items():
         trial = Trial("run_cell", config={"cell": name}, trial_id=name, stub=True)
         built.on_trial_add(None, trial)
         answers[name] = []
         for t, value in enumerate(values, start=-1):
-            answer = built.on_trial_result(None, trial, {"iteration": t, "accuracy": value})
+            answer = built.on_trial_result(None, trial, {"iteration": t, metric: value})
             answers[name].append(answer)
             if answer == TrialScheduler.STOP:
                 break
@@ -64,6 +69,23 @@ def test_mode_min_stops_the_higher_one() -> None:
     built = asha(4, metric="accuracy", mode="min")
     answers = decisions(built, {"low": [0.5, 0.1, 0.1], "high": [0.5, 0.9, 0.9]})
     assert answers["high"][-1] == TrialScheduler.STOP
+
+
+def test_a_rung_metric_other_than_accuracy_stops_the_dearer_trial() -> None:
+    built = asha(4, metric="teacher_tokens", mode="min")
+    tokens = {"cheap": [100.0, 200.0, 300.0], "dear": [100.0, 900.0, 1800.0]}
+    answers = decisions(built, tokens, metric="teacher_tokens")
+    assert answers["cheap"][-1] == TrialScheduler.CONTINUE
+    assert answers["dear"][-1] == TrialScheduler.STOP
+
+
+def test_a_metric_the_reports_lack_stops_nothing_so_the_config_refuses_it() -> None:
+    # What a typo would do: Tune's ASHA passes over each report without its metric.
+    typo = _asha(SchedulerConfig.model_construct(metric="acuracy"), 4)  # not validated
+    answers = decisions(typo, {"good": [0.2, 0.3, 0.4, 0.5], "bad": [0.2, 0.0, 0.0, 0.0]})
+    assert TrialScheduler.STOP not in answers["bad"]
+    with pytest.raises(ValidationError, match="'acuracy' is not a metric every trial reports"):
+        SchedulerConfig(metric="acuracy")
 
 
 def test_a_trial_without_final_artifacts_was_stopped(tmp_path: Path) -> None:
