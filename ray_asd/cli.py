@@ -146,6 +146,21 @@ TABLE_COLUMNS = [
 ]
 
 
+class RegistryHelp(argparse.HelpFormatter):
+    """Help texts naming ``{tasks}`` and ``{checkers}``: the registries' names, read when the
+    help is printed. Not at start-up: the task registry imports pandas, which took every
+    command's start from 0.10 s to 0.84 s (2 loaded cores), ``--help`` and usage errors too."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        from ray_asd.tasks import TASKS
+        from ray_asd.tasks.builtin import GENERIC_CHECKERS
+
+        text = action.help
+        for key, names in {"{tasks}": TASKS, "{checkers}": GENERIC_CHECKERS}.items():
+            text = text and text.replace(key, ", ".join(names))
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `ray-asd` (exposed for tests and docs)."""
     parser = argparse.ArgumentParser(prog="ray-asd", description=__doc__.splitlines()[0])
@@ -166,8 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="load a task's data and check that every reference answer extracts and self-checks",
         description="Exit 0: all rows pass; 1: some rows fail (listed); 2: unloadable data.",
+        formatter_class=RegistryHelp,
     )
-    check.add_argument("--task", required=True, help="gsm8k, math, game24 or generic")
+    check.add_argument("--task", required=True, help="one of {tasks}")
     origin = check.add_mutually_exclusive_group()
     origin.add_argument("--path", type=Path, help="a local .jsonl, .csv or .parquet file")
     origin.add_argument("--hub", help="a Hugging Face dataset id (or a local dataset folder)")
@@ -178,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--question-column", help="default: the task's")
     check.add_argument("--answer-column", help="default: the task's")
     check.add_argument("--id-column", help="default: the row number")
-    check.add_argument("--checker", help="generic task only: exact, numeric, math or choice")
+    check.add_argument("--checker", help="generic task only: one of {checkers}")
     check.add_argument("--limit", type=int, help="check only the first N rows")
     check.add_argument("--show", type=int, default=5, help="failing rows to list (default: 5)")
     check.add_argument("--json", action="store_true", help="print the report as JSON")

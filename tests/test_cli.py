@@ -367,3 +367,28 @@ def test_export_of_a_trial_without_checkpoints_fails_before_torch_or_datasets(
     assert done.returncode == 2, done.stderr[-2000:]
     line = f"trial {tmp_path / 'trial'}: no checkpoint yet (checkpoints/latest is missing)"
     assert done.stderr == f"ray-asd: error: {line}\n"
+
+
+def test_data_check_help_names_every_registered_task_and_checker(capsys) -> None:
+    from ray_asd.tasks import TASKS
+    from ray_asd.tasks.builtin import GENERIC_CHECKERS
+
+    with pytest.raises(SystemExit) as done:
+        main(["data", "check", "--help"])
+    assert done.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+    assert f"--task TASK one of {', '.join(TASKS)} " in text
+    assert "logic" in TASKS  # the task the hand-written list had missed
+    assert f"--checker CHECKER generic task only: one of {', '.join(GENERIC_CHECKERS)} " in text
+
+
+@pytest.mark.slow  # a fresh interpreter
+def test_the_parser_reads_the_task_registry_only_to_print_help() -> None:
+    code = (
+        "import sys\n"
+        "from ray_asd.cli import build_parser\n"
+        "build_parser().parse_args(['data', 'check', '--task', 'logic'])\n"
+        "assert 'ray_asd.tasks' not in sys.modules and 'pandas' not in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
