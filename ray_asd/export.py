@@ -2,10 +2,10 @@
 LoRA adapter as a peft folder, with a model card.
 
 What it reads: an experiment's folder (``storage/NAME``: ``experiment.json``, the config the
-grid ran with, and ``trials/<cell>/``) or one trial's (`ray-asd trial`'s ``--out``, or a
-runner's finished ``trials/<cell>``: its ``config.json``), and the trial's newest readable
-checkpoint (``ray_asd.state``): its ``items.jsonl`` and ``student/`` adapter. What it
-writes to ``--out``::
+grid ran with, unchanged by ``--resume``, and ``trials/<cell>/``) or one trial's (`ray-asd
+trial`'s ``--out``: its ``config.json``; a runner's ``trials/<cell>``: through its experiment),
+and the trial's newest readable checkpoint (``ray_asd.state``; stopped early: the one of the
+last report, which blocks until Tune asks for the next): its items and adapter. To --out::
 
     README.md       the model card: experiment, cell, strategy, budget, accuracy, how to load
     dataset/        the accepted items, warm-up included (datasets.load_from_disk)
@@ -25,7 +25,7 @@ import os
 import shutil
 import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -90,8 +90,7 @@ def open_experiment(folder: Path) -> Experiment:
             f"EXPERIMENT {folder}: no such folder (an experiment's is its storage/NAME, e.g. "
             "runs/quickstart; a trial's is the --out of ray-asd trial)"
         )
-    if (folder / EXPERIMENT_RECORD).is_file():
-        record = folder / EXPERIMENT_RECORD
+    if (record := folder / EXPERIMENT_RECORD).is_file():
         data = _unflatten(_read_object(record))
         if isinstance(data.get("grid"), dict) and isinstance(data["grid"].get("strategy"), list):
             data["grid"]["strategy"] = [_as_written(e) for e in data["grid"]["strategy"]]
@@ -99,6 +98,8 @@ def open_experiment(folder: Path) -> Experiment:
         grid = cells(config, str(record))
         trials = {c.name: folder / "trials" / c.name for c in grid}
         return Experiment(config.name, folder, grid, trials)
+    if (runner := _runner_trial(folder)) is not None:
+        return runner
     # A trial is an experiment of one cell: ray-asd trial's --out, or a runner's finished one.
     for record in (folder / CONFIG_FILE, folder / FINAL / CONFIG_FILE):
         if record.is_file():
@@ -258,6 +259,17 @@ def card(trial: Trial, n_items: int, merged: bool) -> str:
 
 
 # ---- helpers ------------------------------------------------------------------------------
+
+
+def _runner_trial(folder: Path) -> Experiment | None:
+    """A runner's ``storage/NAME/trials/<cell>`` (finished, stopped early, failed or running:
+    only a finished one has ``final/config.json``) as its experiment narrowed to that cell."""
+    here = folder.resolve()
+    if here.parent.name != "trials" or not (here.parent.parent / EXPERIMENT_RECORD).is_file():
+        return None
+    experiment = open_experiment(here.parent.parent)
+    mine = [cell for cell in experiment.cells if cell.name == here.name]
+    return replace(experiment, cells=mine, trials={c.name: folder for c in mine}) if mine else None
 
 
 def _read_trial(experiment: Experiment, index: int) -> Trial:

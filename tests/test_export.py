@@ -164,6 +164,31 @@ def test_a_finished_runner_trial_is_a_trial_folder_too(tmp_path: Path) -> None:
     assert (trial.cell.name, trial.cell.config) == (names[1], config)
 
 
+def test_a_runner_trial_stopped_early_is_a_trial_folder_through_its_experiment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stopped by tune.scheduler (or failed, or running): checkpoints, no final/config.json.
+    names = make_experiment(
+        tmp_path / "e", {"loss-tiny-arith-seed0": (0.5, 1), "random-tiny-arith-seed0": (0.5, 1)}
+    )
+    folder = tmp_path / "e" / "trials" / names[1]
+    assert not (folder / "final").exists()
+    experiment = export.open_experiment(folder)
+    assert (experiment.name, [c.name for c in experiment.cells]) == ("exp", [names[1]])
+    assert experiment.cells[0].config == export.open_experiment(tmp_path / "e").cells[1].config
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "export", str(folder))  # one cell: no --cell needed
+    assert (code, err) == (0, "")
+    assert (
+        "# exp: random-tiny-arith-seed0"
+        in (tmp_path / "exports/exp" / names[1] / "README.md").read_text()
+    )
+    # A folder under trials/ that is no cell of the record is neither.
+    (tmp_path / "e" / "trials" / "other").mkdir()
+    with pytest.raises(ConfigError, match="nor a trial's"):
+        export.open_experiment(tmp_path / "e" / "trials" / "other")
+
+
 def test_best_is_the_highest_final_accuracy_then_fewer_tokens(tmp_path: Path) -> None:
     trials = {"loss-tiny-arith-seed0": (0.5, 100), "random-tiny-arith-seed0": (0.75, 900)}
     names = make_experiment(
