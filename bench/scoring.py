@@ -59,6 +59,7 @@ from ray_asd.config import TrialConfig
 from ray_asd.config_file import load_config
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.dataplane import batch_rows, scoring_pass
+from ray_asd.runner.run import IDLE_WORKERS_LIVE
 from ray_asd.runner.scoring import (
     MODEL_SECONDS,
     ActorSlot,
@@ -175,6 +176,7 @@ def main() -> None:
     if args.quick:
         args.sizes, args.repeats = [16, 32], 2
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault(*IDLE_WORKERS_LIVE)  # as `ray-asd run` starts its local Ray
     ray.data.DataContext.get_current().enable_progress_bars = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)

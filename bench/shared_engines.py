@@ -32,6 +32,7 @@ import torch
 from ray_asd.config import TrainConfig, TrialConfig
 from ray_asd.config_file import load_config
 from ray_asd.experiment import Cell, ScoringResources
+from ray_asd.runner.run import IDLE_WORKERS_LIVE
 from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors, StudentScorer
 from ray_asd.runner.student_pool import start_student_pools
 from ray_asd.student.model import Student
@@ -69,9 +70,10 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="the cores the engines share")
     args = parser.parse_args()
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ.setdefault(*IDLE_WORKERS_LIVE)  # as `ray-asd run` starts its local Ray
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
     config = load_config(
@@ -92,13 +94,16 @@ def main() -> None:
     )
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    # Engines hold no logical CPU: N of them share the machine's cores, as they would share
-    # a node; each gets --threads torch threads.
+    # Engines hold no logical CPU: N of them share the machine's --threads cores, as they
+    # would share a node. Each dedicated engine gets its share of the cores (N engines of
+    # 2 threads each on 2 cores ran 7x slower than one: 143 s vs 20 s a round, oversubscribed
+    # OpenMP threads), the shared one all of them.
     resources = ScoringResources(actors=1, cpus=0, batch_size=args.seeds)
     cell = Cell("bench", config, {})
+    share = max(1, args.threads // args.trials)
     with tempfile.TemporaryDirectory() as folder:
         own = [
-            ScoringActors(StudentScorer, config, resources, ActorSlot(), None, args.threads)
+            ScoringActors(StudentScorer, config, resources, ActorSlot(), None, share)
             for _ in students
         ]
         hold = start_student_pools(
@@ -143,7 +148,8 @@ def main() -> None:
 
     print(
         f"\n{args.trials} trials x {args.seeds} seeds, {args.model} ({args.backend}), "
-        f"{args.threads} threads per engine; medians of {args.repeats}"
+        f"{args.threads} threads: {share} per dedicated engine, {args.threads} for the shared "
+        f"one; medians of {args.repeats}"
     )
     reference = statistics.median(seconds["dedicated"])
     print("engines     engine processes  median s  tok/s  vs dedicated  engine RSS MiB")
