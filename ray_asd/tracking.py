@@ -20,7 +20,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -169,17 +169,46 @@ def record_grid(uri: str, experiment_id: str, cells: list[dict[str, str]]) -> No
         client_of(uri).set_experiment_tag(experiment_id, GRID_TAG, text)
 
 
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    """``{"task": {"params": {"max_ops": 3}}}`` -> ``{"task.params.max_ops": "3"}``."""
-    flat: dict[str, str] = {}
+def leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"task": {"params": {"max_ops": 3}}}`` -> ``{"task.params.max_ops": 3}``: every value
+    that is not a non-empty mapping, under its dotted key, as it is."""
+    found: dict[str, Any] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
+        if isinstance(value, Mapping) and value:
+            found.update(leaves(value, f"{name}."))
         else:
-            text = value if isinstance(value, str) else json.dumps(value, default=str)
-            flat[name] = text[:MAX_PARAM]
-    return flat
+            found[name] = value
+    return found
+
+
+def nest(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`leaves` (and of :func:`flatten`, values left as text)."""
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        *parents, leaf = key.split(".")
+        node = nested
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return nested
+
+
+def flatten(data: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`leaves` as MLflow params: ``{"task": {"params": {"max_ops": 3}}}`` ->
+    ``{"task.params.max_ops": "3"}``, a string as itself, anything else as JSON text, each cut
+    at MAX_PARAM characters. Lossy: what MLflow keeps, not a record to rebuild a config from."""
+    return {
+        key: (value if isinstance(value, str) else json.dumps(value, default=str))[:MAX_PARAM]
+        for key, value in leaves(data).items()
+    }
+
+
+def flattened(record: Mapping[str, Any]) -> bool:
+    """Whether a config record is :func:`flatten`'s output (every value a string), the form of
+    ``experiment.json`` before ray-asd wrote it nested; a nested config's sections are
+    mappings."""
+    return all(isinstance(value, str) for value in record.values())
 
 
 class TrialRun:

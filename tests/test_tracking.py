@@ -3,6 +3,7 @@ also behind a relay that goes down (a tracking outage as the client sees it)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -20,10 +21,14 @@ from ray_asd import tracking
 from ray_asd.errors import ConfigError
 from ray_asd.redact import MASK
 from ray_asd.tracking import (
+    MAX_PARAM,
     RETRY_SECONDS,
     TrialRun,
     client_of,
     flatten,
+    flattened,
+    leaves,
+    nest,
     prepare_experiment,
     ui_command,
 )
@@ -39,6 +44,16 @@ ROWS = [
 def test_flatten_names_nested_keys_with_dots() -> None:
     flat = flatten({"task": {"name": "arith", "params": {"max_ops": 3}}, "seed": 0, "x": {}})
     assert flat == {"task.name": "arith", "task.params.max_ops": "3", "seed": "0", "x": "{}"}
+    assert flattened(flat) and not flattened({"task": {"name": "arith"}, "name": "e"})
+
+
+def test_leaves_keep_their_values_and_nest_undoes_them() -> None:
+    config = {"name": "2024", "grid": {"strategy": ["loss" * 2000]}, "env": {}, "seed": None}
+    found = leaves(config)
+    assert found == {"name": "2024", "grid.strategy": ["loss" * 2000], "env": {}, "seed": None}
+    assert nest(found) == config
+    # MLflow's params, by contrast, are text cut at its limit:
+    assert flatten(config)["grid.strategy"] == json.dumps(["loss" * 2000])[:MAX_PARAM]
 
 
 # The real server is a process of its own (22-25 s to start on 2 busy cores): a slow variant.
