@@ -35,9 +35,10 @@ from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import Cell, ExperimentConfig, cells
 from ray_asd.plan import plan
 from ray_asd.records import Item
+from ray_asd.redact import MASK
 from ray_asd.registry import suggest
 from ray_asd.state import TrialState, latest_checkpoint, load_checkpoint
-from ray_asd.tracking import STEP_OF_PHASE
+from ray_asd.tracking import STEP_OF_PHASE, flattened, leaves, nest
 from ray_asd.trial import CONFIG_FILE
 
 # The record `ray-asd run` writes into an experiment's folder (ray_asd.runner.checks.RECORD;
@@ -91,10 +92,8 @@ def open_experiment(folder: Path) -> Experiment:
             "runs/quickstart; a trial's is the --out of ray-asd trial)"
         )
     if (record := folder / EXPERIMENT_RECORD).is_file():
-        data = _unflatten(_read_object(record))
-        if isinstance(data.get("grid"), dict) and isinstance(data["grid"].get("strategy"), list):
-            data["grid"]["strategy"] = [_as_written(e) for e in data["grid"]["strategy"]]
-        config = _validated(record, data)
+        data = _read_object(record)
+        config = _validated(record, _from_flat(data) if flattened(data) else data)
         grid = cells(config, str(record))
         trials = {c.name: folder / "trials" / c.name for c in grid}
         return Experiment(config.name, folder, grid, trials)
@@ -306,26 +305,27 @@ def _read_object(path: Path) -> dict[str, Any]:
     return data
 
 
-def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
-    """``experiment.json`` (``tracking.flatten``: dotted keys, JSON text or raw strings) back
-    to the nested config."""
-    nested: dict[str, Any] = {}
-    for key, text in flat.items():
-        *parents, leaf = key.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        try:
-            node[leaf] = json.loads(text)
-        except (TypeError, ValueError):  # a string value, flattened as itself
-            node[leaf] = text
+def _from_flat(flat: dict[str, Any]) -> dict[str, Any]:
+    """The nested config of an ``experiment.json`` in earlier versions' flat form (dotted keys,
+    JSON text or raw strings; an empty environment's ``{}`` masked whole). What it lost stays
+    lost: a value cut at 6000 characters, a string that reads as JSON, a block's keys as given."""
+    empty = {k for k, v in leaves(ExperimentConfig().model_dump(mode="json")).items() if v == {}}
+    nested = nest({k: {} if v == MASK and k in empty else _parsed(v) for k, v in flat.items()})
+    if isinstance(grid := nested.get("grid"), dict) and isinstance(grid.get("strategy"), list):
+        grid["strategy"] = [_as_written(entry) for entry in grid["strategy"]]
     return nested
 
 
+def _parsed(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:  # a string value, flattened as itself
+        return text
+
+
 def _as_written(entry: Any) -> Any:
-    """A grid strategy as its YAML gave it, from its record (every key, set or not): the keys
-    at their defaults dropped, and a pairing's name too, so cells get the names and labels
-    ``ray-asd run`` gave them (``loss+balanced``, not the default name ``loss``)."""
+    """A grid strategy as its YAML gave it, guessed from a flat record's whole block: keys at
+    their defaults dropped, a pairing's name too (as run named it, unless it was ``loss``)."""
     if not isinstance(entry, dict):
         return entry
     defaults = StrategyConfig().model_dump(mode="json")

@@ -10,8 +10,9 @@ per module, and load what they wrote with datasets, pyarrow, peft and transforme
 from __future__ import annotations
 
 import json
+import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ from ray_asd.config import TrialConfig
 from ray_asd.errors import ConfigError, DataError
 from ray_asd.experiment import ExperimentConfig, cells
 from ray_asd.records import Item
+from ray_asd.redact import redact
 from ray_asd.state import TrialState, latest_checkpoint, load_checkpoint, save_checkpoint
-from ray_asd.tracking import flatten
+from ray_asd.tracking import MAX_PARAM, flatten, nest
 from ray_asd.trial import CONFIG_FILE, write_config
 
 CONFIG = {"student": {"model": "tiny:"}, "budget": {"iterations": 2, "per_iteration": 2}}
@@ -89,14 +91,31 @@ def make_trial(folder: Path, accuracy: float = 0.75, tokens: int = 900) -> Path:
     return folder
 
 
-def make_experiment(folder: Path, trials: dict[str, tuple[float, int]]) -> list[str]:
-    """An experiment folder of GRID: ``experiment.json`` as ``ray-asd run`` records it
-    (``tracking.flatten``) and a trial for each cell index in ``trials`` (accuracy, tokens).
-    Returns the cell names in grid order."""
+def record_of(config: ExperimentConfig) -> dict[str, Any]:
+    """``experiment.json`` as ``ray-asd run`` writes it (``runner.checks.settings_record``,
+    which tests/runner/test_checks.py keeps equal to this: importing the runner imports Ray):
+    the config nested and whole, a grid's strategy blocks as given, secrets masked."""
+    data = config.model_dump(mode="json")
+    data["grid"]["strategy"] = config.grid.model_dump(exclude_unset=True).get("strategy")
+    return redact(data)
+
+
+def flat_record(config: ExperimentConfig) -> dict[str, str]:
+    """``experiment.json`` as ``ray-asd run`` wrote it up to commit 3099be7 (its
+    ``runner.checks.settings_record``): MLflow's flattened params, masked after flattening."""
+    return flatten(redact(nest(flatten(config.model_dump(mode="json")))))
+
+
+def make_experiment(
+    folder: Path,
+    trials: dict[str, tuple[float, int]],
+    record: Callable[[ExperimentConfig], dict[str, Any]] = record_of,
+) -> list[str]:
+    """An experiment folder of GRID: ``experiment.json`` as ``record`` writes it and a trial
+    for each cell index in ``trials`` (accuracy, tokens). Returns the cell names in grid order."""
     config = ExperimentConfig.model_validate({**CONFIG, "name": "exp", "grid": GRID})
     folder.mkdir()
-    record = flatten(config.model_dump(mode="json"))
-    (folder / export.EXPERIMENT_RECORD).write_text(json.dumps(record), encoding="utf-8")
+    (folder / export.EXPERIMENT_RECORD).write_text(json.dumps(record(config)), encoding="utf-8")
     names = [cell.name for cell in cells(config)]
     for name, (accuracy, tokens) in trials.items():
         make_trial(folder / "trials" / name, accuracy, tokens)
@@ -222,17 +241,86 @@ def test_cell_picks_that_trial_and_the_default_out_names_it(
     assert "# exp: random-tiny-arith-seed0" in card
 
 
-def test_the_experiment_record_gives_the_cells_the_run_had(tmp_path: Path) -> None:
+@pytest.mark.parametrize("record", [record_of, flat_record], ids=["nested", "flat"])
+def test_the_experiment_record_gives_the_cells_the_run_had(
+    tmp_path: Path, record: Callable[[ExperimentConfig], dict[str, Any]]
+) -> None:
     grid = {**GRID, "strategy": [*GRID["strategy"], {"name": "random", "stream": 1}]}
     config = ExperimentConfig.model_validate({**CONFIG, "name": "exp", "grid": grid})
-    (tmp_path / export.EXPERIMENT_RECORD).write_text(
-        json.dumps(flatten(config.model_dump(mode="json")))
-    )
+    (tmp_path / export.EXPERIMENT_RECORD).write_text(json.dumps(record(config)))
     read = export.open_experiment(tmp_path).cells
     assert [(c.name, c.config, c.tags) for c in read] == [
         (c.name, c.config, c.tags) for c in cells(config)
     ]
     assert read[3].name == "random_s1-tiny-arith-seed0"
+
+
+def test_the_flat_record_is_the_one_earlier_versions_wrote() -> None:
+    flat = flat_record(ExperimentConfig.model_validate({**CONFIG, "grid": GRID}))
+    assert flat["budget.iterations"] == "2"
+    assert json.loads(flat["grid.strategy"])[2]["selector"] == "balanced"  # whole blocks as text
+    assert flat["teacher.vllm.env"] == "***"  # the text "{}" masked: export reads it as {}
+
+
+# A setting each that the flat record lost: a value over MLflow's 6000 characters (a grid of 30
+# strategy blocks), a string that reads as JSON, a pairing named after its default name.
+LOST = {
+    "long": {
+        "grid": {
+            "strategy": [
+                {
+                    "scorer": "loss",
+                    "selector": "balanced",
+                    "selector_params": {"hard_share": i / 40},
+                }
+                | {"stream": i}
+                for i in range(30)
+            ]
+        }
+    },
+    "json-like": {"name": "2024"},
+    "named-pairing": {
+        "grid": {"strategy": [{"name": "loss", "scorer": "loss", "selector": "top_k"}]}
+    },
+}
+FLAT_FAILURE = {
+    "long": "experiment.json: grid.strategy: Input should be a valid list",
+    "json-like": "experiment.json: name: Input should be a valid string",
+}
+
+
+def lost_config(case: str) -> ExperimentConfig:
+    return ExperimentConfig.model_validate({**CONFIG, "name": "exp", **LOST[case]})
+
+
+def test_the_long_grid_is_over_mlflows_limit() -> None:
+    blocks = lost_config("long").model_dump(mode="json")["grid"]["strategy"]
+    assert len(json.dumps(blocks)) > MAX_PARAM
+
+
+def round_trip(folder: Path, record: dict[str, Any]) -> export.Experiment:
+    """``record`` written as ``ray-asd run`` writes it, read back by export."""
+    folder.mkdir()
+    (folder / export.EXPERIMENT_RECORD).write_text(json.dumps(record, indent=2))
+    return export.open_experiment(folder)
+
+
+@pytest.mark.parametrize("case", LOST)
+def test_the_record_rebuilds_what_the_flat_one_lost(tmp_path: Path, case: str) -> None:
+    config = lost_config(case)
+    read = round_trip(tmp_path / "nested", record_of(config))
+    assert read.name == config.name
+    assert [(c.name, c.config, c.tags) for c in read.cells] == [
+        (c.name, c.config, c.tags) for c in cells(config)
+    ]
+    # The flat form of the same config fails, or names the cell otherwise:
+    if case in FLAT_FAILURE:
+        with pytest.raises(DataError, match=re.escape(FLAT_FAILURE[case]) + "$"):
+            round_trip(tmp_path / "flat", flat_record(config))
+    else:
+        flat = round_trip(tmp_path / "flat", flat_record(config))
+        assert [c.name for c in flat.cells] == ["loss+top_k-tiny-arith-seed0"]
+        assert [c.name for c in read.cells] == ["loss-tiny-arith-seed0"]
 
 
 @pytest.mark.slow  # imports Ray (the runner's package)

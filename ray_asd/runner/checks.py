@@ -9,7 +9,7 @@ import fcntl
 import json
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +25,7 @@ from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResourc
 from ray_asd.kinds import teacher_kind
 from ray_asd.redact import redact
 from ray_asd.teacher.backends import engine_shards
-from ray_asd.tracking import flatten
+from ray_asd.tracking import flatten, flattened, leaves, nest
 
 RECORD = "experiment.json"  # the config the experiment runs with, redacted (resume compares)
 LOCK = "driver.lock"  # held by the running driver; names its pid and host
@@ -77,9 +77,7 @@ def check_state(config: ExperimentConfig, folder: Path, where: str, resume: bool
     record = folder / RECORD
     if not resume or not record.is_file():
         return
-    changed = changed_settings(
-        json.loads(record.read_text(encoding="utf-8")), settings_record(config)
-    )
+    changed = changed_settings(json.loads(record.read_text(encoding="utf-8")), config)
     if changed:
         raise ConfigError(
             f"{where}: --resume: the experiment ran with other settings of {', '.join(changed)} "
@@ -87,36 +85,56 @@ def check_state(config: ExperimentConfig, folder: Path, where: str, resume: bool
         )
 
 
-def settings_record(config: ExperimentConfig) -> dict[str, str]:
-    """What ``experiment.json`` holds: the flattened config, without secrets."""
-    return redacted_settings(flatten(config.model_dump(mode="json")))
+def settings_record(config: ExperimentConfig) -> dict[str, Any]:
+    """What ``experiment.json`` holds: the config as validated, nested and whole, secrets
+    masked. ``ray-asd export`` rebuilds the config and its cells from it, so nothing is cut or
+    turned into text (MLflow's params, ``tracking.flatten``, are; a grid of 30 strategy blocks
+    is over their 6000 characters). A grid's strategy blocks keep only the keys they were
+    given: a cell is named after those (``experiment._strategy_entry``: a pairing given the
+    name ``loss`` is ``loss``, one given none ``loss+balanced``)."""
+    data = config.model_dump(mode="json")
+    grid = config.grid.model_dump(mode="json", exclude_unset=True)
+    data["grid"]["strategy"] = grid.get("strategy")
+    return redact(data)
 
 
-def redacted_settings(flat: dict[str, str]) -> dict[str, str]:
-    """A flattened config (``tracking.flatten``) with its secrets masked as ``redact`` masks
-    the nested config: a record written before redaction compares like one written after."""
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        *parents, leaf = key.split(".")
-        node = nested
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return flatten(redact(nested))
+def changed_settings(before: Mapping[str, Any], config: ExperimentConfig) -> list[str]:
+    """The dotted keys whose value differs between a recorded experiment and its config now.
 
-
-def changed_settings(before: dict[str, str], now: dict[str, str]) -> list[str]:
-    """The keys whose value differs between a recorded experiment and its config now. A key
-    the record lacks counts only if its value now is not the default: a newer version's new
-    setting (e.g. ``student.revision``) at its default changes nothing."""
-    before = redacted_settings(before)
-    defaults = settings_record(ExperimentConfig())
+    Args:
+        before: ``experiment.json``: nested (:func:`settings_record`), or flat as versions
+            before it wrote (``tracking.flatten``'s text, compared as such); one written before
+            redaction compares masked.
+        config: the config now. A key the record lacks counts only if its value now is not
+            the default: a newer version's new setting (e.g. ``student.revision``) at its
+            default changes nothing.
+    """
+    if flattened(before):
+        recorded, form = _masked(before), _flat_record
+    else:
+        recorded, form = leaves(redact(before)), _nested_leaves
+    now, defaults = form(config), form(ExperimentConfig())
     return sorted(
         key
-        for key in before.keys() | now.keys()
-        if before.get(key) != now.get(key)
-        and not (key not in before and now.get(key) == defaults.get(key))
+        for key in recorded.keys() | now.keys()
+        if recorded.get(key) != now.get(key)
+        and not (key not in recorded and now.get(key) == defaults.get(key))
     )
+
+
+def _nested_leaves(config: ExperimentConfig) -> dict[str, Any]:
+    return leaves(settings_record(config))
+
+
+def _flat_record(config: ExperimentConfig) -> dict[str, str]:
+    """``experiment.json`` as versions before the nested record wrote it: flattened, then
+    masked."""
+    return _masked(flatten(config.model_dump(mode="json")))
+
+
+def _masked(flat: Mapping[str, str]) -> dict[str, str]:
+    """A flattened config with its secrets masked as ``redact`` masks the nested config."""
+    return flatten(redact(nest(flat)))
 
 
 @contextmanager

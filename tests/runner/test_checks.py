@@ -13,12 +13,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
-from ray_asd.experiment import ExperimentConfig, ResourcesConfig
+from ray_asd.experiment import ExperimentConfig, ResourcesConfig, cells
 from ray_asd.runner.checks import (
     LOCK,
     Pool,
@@ -30,6 +31,8 @@ from ray_asd.runner.checks import (
     unmet_requests,
 )
 from ray_asd.runner.run import _format_pool
+from ray_asd.tracking import flatten
+from tests.test_export import LOST, flat_record, lost_config, record_of, round_trip
 
 CPU_ONLY = [{"CPU": 0.0}, {"CPU": 2.0, "memory": 1e9}]  # conftest's cluster: head + worker
 
@@ -100,6 +103,8 @@ def secret_config(token: str) -> ExperimentConfig:
         {
             "teacher": {"backend": "vllm", "model": "org/t", "vllm": {"env": {"HF_TOKEN": token}}},
             "tracking": {"uri": f"https://user:{token}@mlflow.example:5000"},
+            "task": {"params": {"note": f"made with {token}"}},
+            "grid": {"strategy": [{"name": "p", "selector_params": {"api_key": token}}]},
         }
     )
 
@@ -108,29 +113,77 @@ def test_the_record_holds_no_secret() -> None:
     token = "hf_" + "a" * 30
     record = settings_record(secret_config(token))
     assert token not in json.dumps(record)
-    assert record["teacher.vllm.env.HF_TOKEN"] == "***"
-    assert record["tracking.uri"] == "https://***@mlflow.example:5000"
-    assert record["budget.iterations"] == str(ExperimentConfig().budget.iterations)
+    assert record["teacher"]["vllm"]["env"] == {"HF_TOKEN": "***"}
+    assert record["tracking"]["uri"] == "https://***@mlflow.example:5000"
+    assert record["task"]["params"]["note"] == "made with ***"
+    assert record["grid"]["strategy"] == [{"name": "p", "selector_params": {"api_key": "***"}}]
+    assert record["budget"]["iterations"] == ExperimentConfig().budget.iterations
+
+
+def test_a_live_secret_in_a_setting_is_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "live-value-1234"  # no provider's key shape: masked as the environment's value
+    monkeypatch.setenv("RAY_ASD_TEST_TOKEN", secret)
+    config = ExperimentConfig.model_validate({"task": {"params": {"note": f"x{secret}y"}}})
+    assert settings_record(config)["task"]["params"]["note"] == "x***y"
+
+
+@pytest.mark.parametrize("case", [*LOST, "secret"])
+def test_export_reads_the_record_the_runner_writes(tmp_path: Path, case: str) -> None:
+    config = secret_config("hf_" + "c" * 30) if case == "secret" else lost_config(case)
+    record = settings_record(config)
+    assert record == record_of(config)  # tests/test_export.py's stand-in for this writer
+    if case != "secret":  # its strategy block names no selector: no cells to build
+        read = round_trip(tmp_path / "e", record)
+        assert [(c.name, c.config, c.tags) for c in read.cells] == [
+            (c.name, c.config, c.tags) for c in cells(config)
+        ]
+
+
+# experiment.json's forms: the nested record, and the flat one of earlier versions.
+FORMS = {"nested": settings_record, "flat": flat_record}
+
+
+def recorded(form: str, config: ExperimentConfig) -> dict[str, Any]:
+    """The record of ``config`` in ``form``, as read back from its JSON file."""
+    return json.loads(json.dumps(FORMS[form](config), indent=2))
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("case", LOST)
+def test_a_resume_refuses_only_a_changed_setting(form: str, case: str) -> None:
+    config = lost_config(case)
+    record = recorded(form, config)
+    assert changed_settings(record, config) == []
+    more = config.model_copy(update={"budget": config.budget.model_copy(update={"iterations": 9})})
+    assert changed_settings(record, more) == ["budget.iterations"]
+
+
+def test_a_resume_sees_a_change_past_mlflows_limit() -> None:
+    config = lost_config("long")
+    blocks = [*LOST["long"]["grid"]["strategy"][:-1], {"name": "random", "stream": 29}]
+    changed = ExperimentConfig.model_validate({**config.model_dump(), "grid": {"strategy": blocks}})
+    assert changed_settings(recorded("nested", config), changed) == ["grid.strategy"]
+    # The flat record cut both at 6000 characters: a change in the 30th block went unseen.
+    assert changed_settings(recorded("flat", config), changed) == []
 
 
 def test_a_record_written_before_redaction_compares_redacted() -> None:
-    from ray_asd.tracking import flatten
-
     token = "hf_" + "b" * 30
     config = secret_config(token)
     old = flatten(config.model_dump(mode="json"))  # as experiment.json held it before
     assert old["teacher.vllm.env.HF_TOKEN"] == token
-    assert changed_settings(old, settings_record(config)) == []
+    assert changed_settings(old, config) == []
 
 
-def test_a_setting_a_newer_version_added_at_its_default_is_no_change() -> None:
-    now = settings_record(ExperimentConfig())
-    old = {k: v for k, v in now.items() if k not in ("student.revision", "teacher.revision")}
-    assert changed_settings(old, now) == []
-    pinned = settings_record(ExperimentConfig.model_validate({"student": {"model": "org/s"}}))
-    pinned["student.revision"] = "v2"
-    assert changed_settings(old, pinned) == ["student.model", "student.revision"]
-    assert changed_settings({**now, "budget.iterations": "99"}, now) == ["budget.iterations"]
+@pytest.mark.parametrize("form", FORMS)
+def test_a_setting_a_newer_version_added_at_its_default_is_no_change(form: str) -> None:
+    older = recorded(form, ExperimentConfig())
+    for section in ("student", "teacher"):  # as a version before `revision` wrote it
+        older.pop(f"{section}.revision", None)
+        older.get(section, {}).pop("revision", None)
+    assert changed_settings(older, ExperimentConfig()) == []
+    pinned = ExperimentConfig.model_validate({"student": {"model": "org/s", "revision": "v2"}})
+    assert changed_settings(older, pinned) == ["student.model", "student.revision"]
 
 
 def test_a_second_driver_is_refused_with_the_first_named(tmp_path: Path) -> None:
