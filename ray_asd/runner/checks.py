@@ -77,7 +77,15 @@ def check_state(config: ExperimentConfig, folder: Path, where: str, resume: bool
     record = folder / RECORD
     if not resume or not record.is_file():
         return
-    changed = changed_settings(json.loads(record.read_text(encoding="utf-8")), config)
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+        if not isinstance(before, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:
+        raise ConfigError(
+            f"{where}: --resume: {record}: unreadable ({error}); delete it to resume unchecked"
+        ) from None
+    changed = changed_settings(before, config)
     if changed:
         raise ConfigError(
             f"{where}: --resume: the experiment ran with other settings of {', '.join(changed)} "

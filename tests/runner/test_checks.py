@@ -16,15 +16,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ray.tune.impl.tuner_internal import _TUNER_PKL
 
 from ray_asd.config import TeacherConfig
 from ray_asd.errors import ConfigError
 from ray_asd.experiment import ExperimentConfig, ResourcesConfig, cells
 from ray_asd.runner.checks import (
     LOCK,
+    RECORD,
     Pool,
     Request,
     changed_settings,
+    check_state,
     driver_lock,
     resource_requests,
     settings_record,
@@ -165,6 +168,16 @@ def test_a_resume_sees_a_change_past_mlflows_limit() -> None:
     assert changed_settings(recorded("nested", config), changed) == ["grid.strategy"]
     # The flat record cut both at 6000 characters: a change in the 30th block went unseen.
     assert changed_settings(recorded("flat", config), changed) == []
+
+
+@pytest.mark.parametrize("text", ["{cut sh", "[]"])
+def test_an_unreadable_record_is_one_line(tmp_path: Path, text: str) -> None:
+    (tmp_path / "tune").mkdir()
+    (tmp_path / "tune" / _TUNER_PKL).write_bytes(b"")  # the file Tune restores from
+    (tmp_path / RECORD).write_text(text)
+    line = f"x.yaml: --resume: {tmp_path / RECORD}: unreadable ("
+    with pytest.raises(ConfigError, match="^" + re.escape(line) + r"[^\n]*unchecked$"):
+        check_state(ExperimentConfig(), tmp_path, "x.yaml", resume=True)
 
 
 def test_a_record_written_before_redaction_compares_redacted() -> None:
