@@ -54,6 +54,7 @@ from ray_asd.runner.placement import fitting_trials, own_actors, placement_facto
 from ray_asd.runner.stopping import mark_stopped, scheduler, stopped_early
 from ray_asd.runner.student_pool import pool_totals, start_student_pools
 from ray_asd.runner.teacher_pool import TeacherPool, start_pool
+from ray_asd.runner.teardown import EndTrials
 from ray_asd.runner.trial import Setup, mark_failed, run_cell
 from ray_asd.tracking import default_uri, prepare_experiment, record_grid, ui_command
 
@@ -193,7 +194,6 @@ def _fit(
         students=students.pools if students else None,
     )
     results = _tuner(config, grid, folder, resume, pools, setup).fit()
-
     rows, errors, stopped = [], {}, {}
     for result in results:
         cell = result.config["cell"]
@@ -211,9 +211,8 @@ def _fit(
                 **iteration_costs(result.metrics_dataframe),
             }
         )
-    table = pd.DataFrame(rows).sort_values("trial", ignore_index=True)
     return Outcome(
-        table=table,
+        table=pd.DataFrame(rows).sort_values("trial", ignore_index=True),
         errors=errors,
         folder=folder,
         tracking_uri=uri,
@@ -289,6 +288,7 @@ def _tuner(
             # Every checkpoint is kept (adapter + items: small): a driver killed between Tune's
             # state snapshots restores from the checkpoint its last snapshot names.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+            callbacks=[EndTrials()],  # each trial's process ends before Tune frees its group
             verbose=1,
         ),
     )
