@@ -21,7 +21,7 @@ from ray_asd.loop import run_trial
 from ray_asd.plan import plan
 from ray_asd.redact import redact
 from ray_asd.state import latest_checkpoint, load_checkpoint
-from ray_asd.tracking import flatten
+from ray_asd.tracking import leaves
 
 CONFIG_FILE = "config.json"  # in the trial's folder: the config it runs under, redacted
 
@@ -69,8 +69,8 @@ def check_same_config(out: Path, config: TrialConfig) -> None:
     before = redact(before)  # a record of an older version holds its secrets in clear
     if config_hash(before) == config_hash(now):
         return
-    old, new = flatten(before), flatten(now)
-    default = flatten(config_record(TrialConfig()))
+    old, new = leaves(before), leaves(now)  # whole values: MLflow's params cut at 6000 chars
+    default = leaves(config_record(TrialConfig()))
     changed = sorted(
         key
         for key in old.keys() | new.keys()

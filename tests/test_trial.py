@@ -171,6 +171,16 @@ def test_a_resume_under_another_config_names_the_keys_that_changed(tmp_path: Pat
     assert "other settings of budget.iterations, seed, task.params.max_ops (see" in str(error.value)
 
 
+def test_a_change_past_mlflow_s_6000_characters_is_named(tmp_path: Path) -> None:
+    """The record's values are compared whole: MLflow's params (`tracking.flatten`) cut
+    each value at 6000 characters, and the change here lies beyond the cut."""
+    long = "x" * 7000
+    key = "teacher.vllm.engine_kwargs"
+    write_config(tmp_path / "config.json", load_config(None, [f"{key}={{name: {long}a}}"]))
+    with pytest.raises(ConfigError, match=f"other settings of {key}.name "):
+        check_same_config(tmp_path, load_config(None, [f"{key}={{name: {long}b}}"]))
+
+
 def test_a_field_added_since_the_trial_began_does_not_block_its_resume(tmp_path: Path) -> None:
     env = "teacher.vllm.env={HF_TOKEN: hf_zyxwvutsrqponmlkjihg}"
     config = load_config(None, ["budget.iterations=3", env])
