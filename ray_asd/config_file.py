@@ -187,7 +187,9 @@ def _without_text_branches(errors: list[Any]) -> list[tuple[tuple[Any, ...], str
             if loc[len(union) :] == ("str",):
                 continue
             loc = union + loc[len(union) + 1 :]
-        result.append((loc, e["msg"]))
+        # A validator's ValueError reads as its own text, without pydantic's "Value error, ".
+        message = str(e["ctx"]["error"]) if e["type"] == "value_error" else e["msg"]
+        result.append((loc, message))
     return result
 
 

@@ -110,6 +110,13 @@ def run_inputs() -> dict[str, dict[str, list[str]]]:
             ],
             "a folder as --path": ["data", "check", "--task", "gsm8k", "--path", "{f}/data"],
             "revision on a local model": [*run, "--set", "student.revision=v1"],
+            "scheduler metric misspelt": [
+                *run,
+                "--set",
+                "grid.strategy=[random]",
+                "--set",
+                "tune.scheduler={metric: acuracy}",
+            ],
         },
     }
 

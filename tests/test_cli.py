@@ -161,7 +161,7 @@ def closed_port() -> int:
         (["--set", "storage=s3://bucket/runs"], "smoke.yaml: storage: "),
         (
             ["--set", "grid.strategy=[loss]", "--set", "tune.scheduler.metric=acuracy"],
-            "smoke.yaml: tune.scheduler.metric: Value error, 'acuracy' is not a metric every "
+            "smoke.yaml: tune.scheduler.metric: 'acuracy' is not a metric every "
             "trial reports at each iteration; did you mean 'accuracy'? (known: accuracy, ",
         ),
         (  # smoke's grid compares loss and random

@@ -165,7 +165,7 @@ grid:
 def test_grid_blocks_refuse_non_finite_numbers(tmp_path: Path) -> None:
     path = write(tmp_path, "grid: {task: [{name: arith, params: {max_number: .inf}}]}\n")
     assert problems(path) == [
-        f"{path}: grid.task[0].params: Value error, max_number: inf is not a finite number"
+        f"{path}: grid.task[0].params: max_number: inf is not a finite number"
     ]  # not also "grid.task[0]: should be a valid string": the entry is a block
 
 
@@ -200,7 +200,7 @@ def test_a_scheduler_metric_typo_is_one_line_naming_the_key_and_the_metrics(
     with pytest.raises(ConfigError) as error:
         load_experiment(path)
     assert str(error.value) == (
-        f"{path}: tune.scheduler.metric: Value error, 'acuracy' is not a metric every trial "
+        f"{path}: tune.scheduler.metric: 'acuracy' is not a metric every trial "
         f"reports at each iteration; did you mean 'accuracy'? "
         f"(known: {', '.join(sorted(rung_metrics()))})"
     )
@@ -221,7 +221,7 @@ def test_a_metric_some_reports_at_a_rung_lack_is_refused(tmp_path: Path, metric:
         tmp_path, f"grid: {{strategy: [loss]}}\ntune: {{scheduler: {{metric: {metric}}}}}\n"
     )
     with pytest.raises(
-        ConfigError, match=rf"tune.scheduler.metric: Value error, '{metric}' is not"
+        ConfigError, match=rf"tune.scheduler.metric: '{metric}' is not"
     ):
         load_experiment(path)
 

@@ -133,8 +133,8 @@ def test_a_bandit_plans_the_union_of_its_arms_columns() -> None:
 @pytest.mark.parametrize(
     ("overrides", "line"),
     [
-        (["strategy.arms=[loss, random]"], "config: strategy: Value error, arms: only a bandit"),
-        (["strategy.bandit_eta=2"], "config: strategy: Value error, bandit_eta: only a bandit"),
+        (["strategy.arms=[loss, random]"], "config: strategy: arms: only a bandit"),
+        (["strategy.bandit_eta=2"], "config: strategy: bandit_eta: only a bandit"),
         (
             ["strategy={scorer: bandit, arms: [loss, random], bandit_gamma: 0}"],
             "config: strategy.bandit_gamma: Input should be greater than 0",
