@@ -33,7 +33,7 @@ import pandas as pd
 import ray
 from ray.actor import ActorHandle
 
-from ray_asd.answers import answer_table
+from ray_asd.answers import Answerer, answer_table
 from ray_asd.config import RewardConfig, TrialConfig
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.dataplane import scoring_pass
@@ -57,16 +57,11 @@ class Adapter:
 
 
 class Server(Protocol):
-    """What an engine serves from: the base model, answering under any adapter."""
+    """What an engine serves from: the base model, as the student under any adapter (what
+    `answer_table` answers with; the request itself is built once, in
+    :meth:`StudentScorer.score`)."""
 
-    def score(
-        self,
-        config: TrialConfig,
-        task: Task,
-        batch: pd.DataFrame,
-        columns: tuple[str, ...],
-        adapter: Adapter | None,
-    ) -> pd.DataFrame: ...
+    def answerer(self, adapter: Adapter | None) -> Answerer: ...
 
 
 class TransformersServer:
@@ -78,14 +73,7 @@ class TransformersServer:
         self.student = Student.from_config(config.student, cache_dir)
         self.serving: str | None = None
 
-    def score(
-        self,
-        config: TrialConfig,
-        task: Task,
-        batch: pd.DataFrame,
-        columns: tuple[str, ...],
-        adapter: Adapter | None,
-    ) -> pd.DataFrame:
+    def answerer(self, adapter: Adapter | None) -> Answerer:
         name = adapter.name if adapter else None
         if name != self.serving:
             if adapter is None:
@@ -93,7 +81,7 @@ class TransformersServer:
             else:
                 self.student.load_adapter(Path(adapter.path))
             self.serving = name
-        return answer_table(config, task, self.student, batch, columns)
+        return self.student
 
 
 class VllmServer:
@@ -107,20 +95,12 @@ class VllmServer:
         self.engine = VllmStudent(config.student, config.train.lora_target_modules, cache_dir)
         self.versions: dict[str, AdapterVersion] = {}
 
-    def score(
-        self,
-        config: TrialConfig,
-        task: Task,
-        batch: pd.DataFrame,
-        columns: tuple[str, ...],
-        adapter: Adapter | None,
-    ) -> pd.DataFrame:
-        version = None
-        if adapter is not None:
-            if adapter.name not in self.versions:
-                self.versions[adapter.name] = self.engine.register(adapter.path, adapter.name)
-            version = self.versions[adapter.name]
-        return answer_table(config, task, self.engine.bind(version), batch, columns)
+    def answerer(self, adapter: Adapter | None) -> Answerer:
+        if adapter is None:
+            return self.engine.bind(None)
+        if adapter.name not in self.versions:
+            self.versions[adapter.name] = self.engine.register(adapter.path, adapter.name)
+        return self.engine.bind(self.versions[adapter.name])
 
 
 SERVERS: dict[str, Callable[[TrialConfig, Path | None], Server]] = {
@@ -154,7 +134,8 @@ class StudentScorer:
         key = config.task.model_dump_json()
         if key not in self.tasks:
             self.tasks[key] = make_task(config.task.name, **config.task.params)
-        answered = self.server.score(config, self.tasks[key], batch, columns, adapter)
+        student = self.server.answerer(adapter)
+        answered = answer_table(config, self.tasks[key], student, batch, columns)
         # The batch's model time, spread over its rows: the trial sums it to tell model
         # compute from the pool's overhead (actor start, model load, transfers).
         seconds = (time.perf_counter() - clock) / max(len(batch), 1)
