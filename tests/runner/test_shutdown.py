@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import ray
 from ray import tune
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
@@ -22,7 +23,7 @@ from tests.runner.conftest import LocalCluster
 
 
 def test_a_finished_trial_and_its_actors_end_without_sigterm(
-    ray_cluster: LocalCluster, tmp_path: Path
+    ray_cluster: LocalCluster, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     from ray_asd.runner.placement import SCORING_BUNDLE, placement_factory
     from ray_asd.runner.teardown import EndTrials
@@ -71,6 +72,7 @@ def test_a_finished_trial_and_its_actors_end_without_sigterm(
         if name.startswith("worker-") and "Traceback" in text
     ]
     assert failed == [], failed
+    assert "Traceback" not in capfd.readouterr().err  # what Ray forwarded to the console
 
 
 def _sizes(logs: Path) -> dict[str, int]:
