@@ -85,9 +85,10 @@ class TransformersServer:
 
 
 class VllmServer:
-    """The student's base model on a vLLM engine, every adapter served at once (multi-LoRA,
-    ``student.vllm.max_loras`` in one batch); each name is registered once, so a version
-    saved over an old folder is a new adapter to vLLM."""
+    """The student's base model on a vLLM engine serving the adapters it is asked for (up to
+    ``student.vllm.max_loras`` kept loaded; one request at a time, so one adapter a batch);
+    each name is registered once, so a version saved over an old folder is a new adapter to
+    vLLM."""
 
     def __init__(self, config: TrialConfig, cache_dir: Path | None) -> None:
         from ray_asd.student.vllm_engine import AdapterVersion, VllmStudent
