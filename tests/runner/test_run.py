@@ -276,14 +276,31 @@ def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
     )
 
 
+def scorers() -> list[Any]:
+    """Every student scoring actor the cluster has had (alive or dead)."""
+    return list_actors(filters=[("class_name", "=", "StudentScorer")], detail=True, limit=10_000)
+
+
+def metrics(folder: Path, cell: str) -> pd.DataFrame:
+    """A finished trial's per-step results (not its timings)."""
+    columns = ["phase", "iteration", "accuracy", "n_synthetic", "teacher_tokens"]
+    return pd.read_csv(folder / "trials" / cell / "final" / "metrics.csv")[columns]
+
+
 @on_ray
-def test_resume_after_the_driver_is_stopped(
+def test_trials_on_a_shared_engine_resume_after_the_driver_is_stopped(
     smoke: tuple[Outcome, Path],
     ray_cluster: LocalCluster,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """The smoke grid's two trials of one student answered by one shared engine
+    (``resources.scoring.shared``), the driver killed after the first checkpoint, then
+    ``--resume``: each trial's items and per-step results are the smoke run's, whose trials
+    answered on scoring actors of their own."""
     args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=resumed"]
+    args += ["--set", "resources.scoring.shared=true"]
+    before = {a.actor_id for a in scorers()}
     folder = tmp_path / "resumed"
     log = (tmp_path / "driver.log").open("wb")
     driver = subprocess.Popen(
@@ -305,6 +322,11 @@ def test_resume_after_the_driver_is_stopped(
 
     for cell in CELLS:
         assert items(folder, cell) == items(smoke[1], cell)
+        pd.testing.assert_frame_equal(metrics(folder, cell), metrics(smoke[1], cell))
+    # Each driver started one engine for the grid's one student, and no trial its own.
+    ours = [a for a in scorers() if a.actor_id not in before]
+    assert len(ours) == 2 and len({a.name for a in ours}) == 1  # two drivers, one name
+    assert ours[0].name.startswith("resumed-") and "-student-" in ours[0].name
     client = MlflowClient(default_uri(tmp_path))
     runs = client.search_runs([client.get_experiment_by_name("resumed").experiment_id])
     assert sorted(r.info.run_name for r in runs) == CELLS  # the same runs, continued
@@ -349,6 +371,24 @@ def test_report_on_the_smoke_run(
     assert overall["strategy"].tolist() == ["loss", "random"]  # the grid's order
     assert overall["cells"].tolist() == [2, 2]  # 2 budgets x 1 seed
     assert "What is missing" not in (out / "report.md").read_text()
+
+
+@on_ray
+def test_a_trial_of_the_smoke_run_exports(smoke: tuple[Outcome, Path], tmp_path: Path) -> None:
+    """`ray-asd export` on an experiment the runner wrote (its `experiment.json` record, a
+    trial's checkpoints): the accepted items as a dataset, the adapter with its card."""
+    import datasets
+
+    _, folder = smoke
+    out = tmp_path / "export"
+    assert main(["export", str(folder), "--cell", CELLS[0], "--out", str(out)]) == 0
+    accepted = [i for i in items(folder, CELLS[0]) if i["accepted"]]
+    exported = datasets.load_from_disk(str(out / "dataset")).to_list()
+    assert [(r["id"], r["question"], r["answer"]) for r in exported] == [
+        (i["id"], i["question"], i["answer"]) for i in accepted
+    ]
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert "budget: warm-up 4 items, 2 iterations of 4" in (out / "README.md").read_text()
 
 
 @on_ray

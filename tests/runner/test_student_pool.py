@@ -1,5 +1,5 @@
 """Shared student engines (``resources.scoring.shared``): two trials of one student on one
-engine get the answers they get on engines of their own, a restarted trial (its adapter saved
+engine get the answers their own processes give, a restarted trial (its adapter saved
 again over the same folder) is served its new weights, and an engine that dies is restarted
 with its requests re-sent."""
 
@@ -14,9 +14,9 @@ import torch
 
 from ray_asd.answers import answer_table
 from ray_asd.columns import ANSWER_NLL
-from ray_asd.config import TrainConfig
-from ray_asd.experiment import ExperimentConfig, ScoringResources, cells
-from ray_asd.runner.scoring import ActorSlot, PoolAnswers, ScoringActors, StudentScorer
+from ray_asd.config import TrainConfig, TrialConfig
+from ray_asd.experiment import ExperimentConfig, cells
+from ray_asd.runner.scoring import PoolAnswers
 from ray_asd.runner.student_pool import start_student_pools, student_key
 from ray_asd.student.model import Student
 from ray_asd.tasks import load_table, make_task
@@ -77,29 +77,32 @@ def test_two_trials_on_one_shared_engine_answer_as_on_their_own(
     students = [
         _trained(Student.load("tiny:", autocast=True), task, table, rate) for rate in (5e-2, 1e-1)
     ]
-    shared, own = [], []
+
+    def own(config: TrialConfig, student: Student) -> pd.DataFrame:
+        """What the trial's own process answers (scoring actors of its own answer the same:
+        tests/runner/test_scoring.py)."""
+        return answer_table(config, task, student, table, (ANSWER_NLL,))
+
+    def assert_same(served: pd.DataFrame, expected: pd.DataFrame) -> None:
+        pd.testing.assert_frame_equal(served[COLUMNS[:3]], expected[COLUMNS[:3]])
+        assert served["answer_nll"].to_numpy() == pytest.approx(
+            expected["answer_nll"].to_numpy(), rel=1e-4
+        )
+
+    shared = [
+        PoolAnswers(
+            cell.config, student, tmp_path / cell.name / "adapters", hold.pools.engines(cell.config)
+        )
+        for cell, student in zip(grid, students, strict=True)
+    ]
     try:
-        for i, (cell, student) in enumerate(zip(grid, students, strict=True)):
-            folder = tmp_path / cell.name / "adapters"
-            shared.append(
-                PoolAnswers(cell.config, student, folder, hold.pools.engines(cell.config))
-            )
-            alone = ScoringActors(
-                StudentScorer,
-                cell.config,
-                ScoringResources(cpus=0, batch_size=8),
-                ActorSlot(),
-                None,
-                threads,
-            )
-            own.append(PoolAnswers(cell.config, student, tmp_path / f"own{i}" / "adapters", alone))
-        for answers in (*shared, *own):
+        for answers in shared:
             answers.changed()
         # The trials' passes interleave on the shared engine: A, B, A.
         first = [shared[0](table, (ANSWER_NLL,)), shared[1](table, (ANSWER_NLL,))]
         again = shared[0](table, (ANSWER_NLL,))
         for i in (0, 1):
-            pd.testing.assert_frame_equal(first[i][COLUMNS], own[i](table, (ANSWER_NLL,))[COLUMNS])
+            assert_same(first[i], own(grid[i].config, students[i]))
         pd.testing.assert_frame_equal(again[COLUMNS], first[0][COLUMNS])
         assert not first[0]["answer_nll"].equals(first[1]["answer_nll"]), "two adapters"
 
@@ -110,19 +113,12 @@ def test_two_trials_on_one_shared_engine_answer_as_on_their_own(
             grid[0].config, restarted_student, folder, hold.pools.engines(grid[0].config)
         )
         restarted.changed()
-        served = restarted(table, (ANSWER_NLL,))
-        expected = answer_table(grid[0].config, task, restarted_student, table, (ANSWER_NLL,))
-        pd.testing.assert_frame_equal(served[COLUMNS[:3]], expected[COLUMNS[:3]])
-        assert served["answer_nll"].to_numpy() == pytest.approx(
-            expected["answer_nll"].to_numpy(), rel=1e-4
-        )
+        assert_same(restarted(table, (ANSWER_NLL,)), own(grid[0].config, restarted_student))
 
         # The engine dies: Ray restarts it and re-sends the pass's requests.
         (engine,) = hold.handles
         ray.kill(engine, no_restart=False)
         pd.testing.assert_frame_equal(shared[1](table, (ANSWER_NLL,))[COLUMNS], first[1][COLUMNS])
     finally:
-        for answers in own:
-            answers.close()
         for handle in hold.handles:
             ray.kill(handle)
