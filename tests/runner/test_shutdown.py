@@ -11,6 +11,7 @@ Ray sends it by value and its worker imports no ray_asd (~10 s of torch).
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -73,6 +74,37 @@ def test_a_finished_trial_and_its_actors_end_without_sigterm(
     ]
     assert failed == [], failed
     assert "Traceback" not in capfd.readouterr().err  # what Ray forwarded to the console
+
+
+def test_a_trials_pass_runs_in_a_worker_the_run_started_loading_the_engines(
+    ray_cluster: LocalCluster, tmp_path: Path
+) -> None:
+    """`teardown.EndTrials.setup` starts the workers the trials' passes run in, with a trial's
+    runtime env, importing the module of the engines whose handles a pass unpickles (before:
+    a new worker at the first trial's first pass, 8-11 s of imports). Nothing else makes a pass
+    worker import it here: this test's classes and functions travel by value."""
+    from ray_asd.runner.placement import placement_factory
+    from ray_asd.runner.scoring import StudentScorer
+    from ray_asd.runner.teardown import EndTrials
+
+    engines = StudentScorer.__module__
+
+    def trial(params: dict[str, str]) -> None:
+        loaded = ray.data.from_blocks([pd.DataFrame({"id": ["a"]})]).map_batches(
+            lambda batch: batch.assign(loaded=engines in sys.modules),  # at the pass's start
+            batch_size=None,
+            batch_format="pandas",
+            num_cpus=0,
+            compute=ray.data.TaskPoolStrategy(size=1),
+        )
+        tune.report({"loaded": bool(loaded.to_pandas()["loaded"].iloc[0])})
+
+    tuner = tune.Tuner(
+        tune.with_resources(trial, placement_factory([{"CPU": 1}, {"CPU": 1}])),
+        param_space={"cell": tune.grid_search(["one"])},
+        run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[EndTrials()], verbose=0),
+    )
+    assert [result.metrics["loaded"] for result in tuner.fit()] == [True]
 
 
 def _sizes(logs: Path) -> dict[str, int]:
