@@ -83,7 +83,10 @@ class StudentVllmConfig(VllmConfig):
 
     enable_lora: bool = Field(True, description="serve the trial's LoRA adapters")
     max_loras: int = Field(
-        1, ge=1, description="adapters kept loaded (a shared engine: the trials it serves)"
+        1,
+        ge=1,
+        description="adapters kept loaded and batched in one step (a shared engine: the trials "
+        "whose requests it takes at once)",
     )
     max_lora_rank: int = Field(
         16, ge=1, description="the largest train.lora_r served (vLLM: 1, 8, 16, 32, 64, ...)"

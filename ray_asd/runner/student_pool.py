@@ -7,17 +7,19 @@ The engines are the scoring actors' class (`scoring.StudentScorer`) as named Ray
 the teacher pool (`teacher_pool.py`): trials look them up by name, and every request names
 the trial's config and adapter (a name never reused, its folder in storage), so an engine
 serves whichever trial asks (transformers: loading the adapter when it switches; vLLM: up to
-``student.vllm.max_loras`` adapters kept loaded). An engine answers one request at a time:
-trials take turns on it, their batches are not merged (on 2 CPU cores one shared engine ran
-0.58-0.65x as fast as two dedicated ones, at half the memory: bench/shared_engines.py). An
-engine that dies is restarted and its
-requests re-sent (``max_task_retries``). A trial's batches are cut as on its own actors
-(``scoring.actors`` engines, ``scoring.batch_size``), so it gets the same answers either way.
+``student.vllm.max_loras`` adapters kept loaded). A transformers engine answers one request
+at a time: trials take turns on it. A vLLM engine takes up to ``max_loras`` requests at once
+(:data:`AT_ONCE`), and each joins the batch it is running (`ray_asd.student.coalesce`): trials'
+batches share its steps, up to ``max_loras`` adapters a step. An engine that dies is
+restarted and its requests re-sent (``max_task_retries``). A trial's batches are cut as on its
+own actors (``scoring.actors`` engines, ``scoring.batch_size``), so it gets the same answers
+either way.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,14 @@ from ray_asd.runner.scoring import ENGINE_RESTARTS, StudentScorer
 # Student settings each request carries (answer_table reads them): trials that differ only
 # in these share an engine.
 PER_REQUEST = {"max_new_tokens", "batch_size"}
+
+# Requests an engine takes at once, by student backend: a transformers engine serves one
+# adapter at a time; a vLLM engine merges concurrent requests into its steps, whose batches
+# hold up to max_loras adapters (more at once would wait inside the engine for a slot).
+AT_ONCE: dict[str, Callable[[TrialConfig], int]] = {
+    "transformers": lambda config: 1,
+    "vllm": lambda config: config.student.vllm.max_loras,
+}
 
 
 def student_key(config: TrialConfig) -> str:
@@ -133,6 +143,7 @@ def _start(
             num_gpus=resources.gpus,
             max_restarts=ENGINE_RESTARTS,
             max_task_retries=ENGINE_RESTARTS,
+            max_concurrency=AT_ONCE[config.student.backend](config),
             scheduling_strategy="DEFAULT",  # not the driver's placement group, if any
         )
         .remote(config, str(cache_dir) if cache_dir else None, threads)
