@@ -86,9 +86,9 @@ class TransformersServer:
 
 class VllmServer:
     """The student's base model on a vLLM engine serving the adapters it is asked for (up to
-    ``student.vllm.max_loras`` kept loaded; one request at a time, so one adapter a batch);
-    each name is registered once, so a version saved over an old folder is a new adapter to
-    vLLM."""
+    ``student.vllm.max_loras`` in one step: a shared engine's concurrent requests join the
+    batch it is running, `ray_asd.student.coalesce`); each name is registered once, so a
+    version saved over an old folder is a new adapter to vLLM."""
 
     def __init__(self, config: TrialConfig, cache_dir: Path | None) -> None:
         from ray_asd.student.vllm_engine import AdapterVersion, VllmStudent
