@@ -220,9 +220,7 @@ def test_a_metric_some_reports_at_a_rung_lack_is_refused(tmp_path: Path, metric:
     path = write(
         tmp_path, f"grid: {{strategy: [loss]}}\ntune: {{scheduler: {{metric: {metric}}}}}\n"
     )
-    with pytest.raises(
-        ConfigError, match=rf"tune.scheduler.metric: '{metric}' is not"
-    ):
+    with pytest.raises(ConfigError, match=rf"tune.scheduler.metric: '{metric}' is not"):
         load_experiment(path)
 
 
