@@ -169,6 +169,22 @@ def record_grid(uri: str, experiment_id: str, cells: list[dict[str, str]]) -> No
         client_of(uri).set_experiment_tag(experiment_id, GRID_TAG, text)
 
 
+def read_record(record: Path, where: str, advice: str) -> dict[str, Any]:
+    """A config record (``experiment.json``, a trial's ``config.json``) as written.
+
+    Raises:
+        ConfigError: one line, ``<where><record>: unreadable (...); <advice>``, when it is cut
+            short or not a JSON object.
+    """
+    try:
+        before = json.loads(record.read_text(encoding="utf-8"))
+        if not isinstance(before, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as error:
+        raise ConfigError(f"{where}{record}: unreadable ({error}); {advice}") from None
+    return before
+
+
 def leaves(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """``{"task": {"params": {"max_ops": 3}}}`` -> ``{"task.params.max_ops": 3}``: every value
     that is not a non-empty mapping, under its dotted key, as it is."""

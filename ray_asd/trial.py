@@ -21,7 +21,7 @@ from ray_asd.loop import run_trial
 from ray_asd.plan import plan
 from ray_asd.redact import redact
 from ray_asd.state import latest_checkpoint, load_checkpoint
-from ray_asd.tracking import leaves
+from ray_asd.tracking import leaves, read_record
 
 CONFIG_FILE = "config.json"  # in the trial's folder: the config it runs under, redacted
 
@@ -57,14 +57,7 @@ def check_same_config(out: Path, config: TrialConfig) -> None:
     record = out / CONFIG_FILE
     if not record.is_file():
         return
-    try:
-        before = json.loads(record.read_text(encoding="utf-8"))
-        if not isinstance(before, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as error:
-        raise ConfigError(
-            f"{record}: unreadable ({error}); delete it to resume unchecked, or --out elsewhere"
-        ) from None
+    before = read_record(record, "", "delete it to resume unchecked, or --out elsewhere")
     now = config_record(config)
     before = redact(before)  # a record of an older version holds its secrets in clear
     if config_hash(before) == config_hash(now):

@@ -6,7 +6,6 @@ fits a node of the cluster, and the lock that keeps a second driver off the expe
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import socket
 from collections.abc import Iterator, Mapping
@@ -25,7 +24,7 @@ from ray_asd.experiment import ExperimentConfig, ResourcesConfig, TeacherResourc
 from ray_asd.kinds import teacher_kind
 from ray_asd.redact import redact
 from ray_asd.teacher.backends import engine_shards
-from ray_asd.tracking import flatten, flattened, leaves, nest
+from ray_asd.tracking import flatten, flattened, leaves, nest, read_record
 
 RECORD = "experiment.json"  # the config the experiment runs with, redacted (resume compares)
 LOCK = "driver.lock"  # held by the running driver; names its pid and host
@@ -77,14 +76,7 @@ def check_state(config: ExperimentConfig, folder: Path, where: str, resume: bool
     record = folder / RECORD
     if not resume or not record.is_file():
         return
-    try:
-        before = json.loads(record.read_text(encoding="utf-8"))
-        if not isinstance(before, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as error:
-        raise ConfigError(
-            f"{where}: --resume: {record}: unreadable ({error}); delete it to resume unchecked"
-        ) from None
+    before = read_record(record, f"{where}: --resume: ", "delete it to resume unchecked")
     changed = changed_settings(before, config)
     if changed:
         raise ConfigError(

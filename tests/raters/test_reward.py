@@ -19,6 +19,7 @@ from ray_asd.models import resolve_model
 from ray_asd.raters import Raters
 from ray_asd.raters.reward import RewardModel, reward_source
 from ray_asd.tasks import make_task
+from tests.helpers.vllm_cpu import CPU_ENV
 
 QUESTIONS = ["Start with 3. Add 4. What is the result?"] * 3 + ["Start with 9. Add 1."]
 ANSWERS = ["3 + 4 = 7.\n#### 7", "3 + 4 = 8.\n#### 8", "I do not know.", "9 + 1 = 10.\n#### 10"]
@@ -131,11 +132,7 @@ def test_vllm_classify_gives_the_transformers_rewards(model_cache: Path) -> None
             "dtype": "bfloat16",
             "enforce_eager": True,
             "max_model_len": 512,
-            "env": {
-                "VLLM_CPU_KVCACHE_SPACE": "1",
-                "VLLM_CPU_OMP_THREADS_BIND": "0-1",
-                "VLLM_CPU_NUM_OF_RESERVED_CPU": "0",
-            },
+            "env": CPU_ENV,
         },
     }
     exact = RewardModel.load(RewardConfig(**settings, autocast=False), model_cache)
