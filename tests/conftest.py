@@ -27,7 +27,9 @@ IMPLIED_MARKS = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The marks each test's fixtures imply, and ``slow`` on every ``ray`` test."""
+    """The marks each test's fixtures imply, and ``slow`` on every ``ray`` test. The ``ray``
+    tests form one pytest-xdist group (``--dist loadgroup``, scripts/test.sh): they run in one
+    worker, on one test cluster, while the other worker takes the rest."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         implied = {mark for name in fixtures & IMPLIED_MARKS.keys() for mark in IMPLIED_MARKS[name]}
@@ -36,6 +38,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for mark in sorted(implied):
             if item.get_closest_marker(mark) is None:
                 item.add_marker(mark)
+        if item.get_closest_marker("ray") is not None:
+            item.add_marker(pytest.mark.xdist_group("ray"))
 
 
 @pytest.fixture(scope="session")

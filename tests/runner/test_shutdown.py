@@ -81,8 +81,9 @@ def test_a_trials_pass_runs_in_a_worker_the_run_started_loading_the_engines(
 ) -> None:
     """`teardown.EndTrials.setup` starts the workers the trials' passes run in, with a trial's
     runtime env, importing the module of the engines whose handles a pass unpickles (before:
-    a new worker at the first trial's first pass, 8-11 s of imports). Nothing else makes a pass
-    worker import it here: this test's classes and functions travel by value."""
+    a new worker at the first trial's first pass, 8-11 s of imports), and that module leaves
+    torch to the engines that load a model. Nothing else makes a pass worker import it here:
+    this test's classes and functions travel by value."""
     from ray_asd.runner.placement import placement_factory
     from ray_asd.runner.scoring import StudentScorer
     from ray_asd.runner.teardown import EndTrials
@@ -91,20 +92,24 @@ def test_a_trials_pass_runs_in_a_worker_the_run_started_loading_the_engines(
 
     def trial(params: dict[str, str]) -> None:
         loaded = ray.data.from_blocks([pd.DataFrame({"id": ["a"]})]).map_batches(
-            lambda batch: batch.assign(loaded=engines in sys.modules),  # at the pass's start
+            lambda batch: batch.assign(  # at the pass's start
+                loaded=engines in sys.modules, torch="torch" in sys.modules
+            ),
             batch_size=None,
             batch_format="pandas",
             num_cpus=0,
             compute=ray.data.TaskPoolStrategy(size=1),
         )
-        tune.report({"loaded": bool(loaded.to_pandas()["loaded"].iloc[0])})
+        row = loaded.to_pandas().iloc[0]
+        tune.report({"loaded": bool(row["loaded"]), "torch": bool(row["torch"])})
 
     tuner = tune.Tuner(
         tune.with_resources(trial, placement_factory([{"CPU": 1}, {"CPU": 1}])),
         param_space={"cell": tune.grid_search(["one"])},
         run_config=tune.RunConfig(storage_path=str(tmp_path), callbacks=[EndTrials()], verbose=0),
     )
-    assert [result.metrics["loaded"] for result in tuner.fit()] == [True]
+    (result,) = tuner.fit()
+    assert (result.metrics["loaded"], result.metrics["torch"]) == (True, False)
 
 
 def _sizes(logs: Path) -> dict[str, int]:
