@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,7 @@ IMPLIED_MARKS = {
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The marks each test's fixtures imply, and ``slow`` on every ``ray`` test. The ``ray``
-    tests form one pytest-xdist group (``--dist loadgroup``, scripts/test.sh): they run in one
-    worker, on one test cluster, while the other worker takes the rest."""
+    """The marks each test's fixtures imply, and ``slow`` on every ``ray`` test."""
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         implied = {mark for name in fixtures & IMPLIED_MARKS.keys() for mark in IMPLIED_MARKS[name]}
@@ -38,8 +37,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for mark in sorted(implied):
             if item.get_closest_marker(mark) is None:
                 item.add_marker(mark)
-        if item.get_closest_marker("ray") is not None:
-            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+# Every test of the runner's Ray cluster (tests/runner/conftest.py) lives here.
+RUNNER_TESTS = "tests/runner/"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With pytest-xdist (``-n 2``, scripts/test.sh): the runner's tests in one worker, so one
+    cluster on the 2 cores, and every other module whole in either (its module fixtures, an
+    engine among them, built once). The runner's unit is the largest, so it is dealt first."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class RunnerTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith(RUNNER_TESTS):
+                return RUNNER_TESTS
+            return super()._split_scope(nodeid)
+
+    return RunnerTogether(config, log)
 
 
 @pytest.fixture(scope="session")
