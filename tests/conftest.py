@@ -39,24 +39,51 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(mark)
 
 
-# Every test of the runner's Ray cluster (tests/runner/conftest.py) lives here.
-RUNNER_TESTS = "tests/runner/"
+# The runner's tests on its local Ray cluster (tests/runner/conftest.py) in two units, each run
+# whole by one pytest-xdist worker (the cluster is a session fixture: one per worker that asks):
+# the experiments end to end, and the engines and scoring passes. In one unit the runner's
+# worker ran alone for the suite's second half (15 of 31 min, 2026-12-02). Every other module,
+# tests/runner/'s own cluster-free ones included, is a unit of its own.
+RUNNER_UNITS = {
+    "tests/runner/test_run.py": "runner: experiments",
+    "tests/runner/test_scheduler.py": "runner: experiments",
+    "tests/runner/test_strategies.py": "runner: experiments",
+    "tests/runner/test_trial.py": "runner: experiments",
+    "tests/runner/test_scoring.py": "runner: engines",
+    "tests/runner/test_shutdown.py": "runner: engines",
+    "tests/runner/test_student_pool.py": "runner: engines",
+    "tests/runner/test_vllm.py": "runner: engines",
+}
+FIRST_UNIT, LAST_UNIT = "runner: experiments", "runner: engines"
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """With pytest-xdist (``-n 2``, scripts/test.sh): the runner's tests in one worker, so one
-    cluster on the 2 cores, and every other module whole in either (its module fixtures, an
-    engine among them, built once). The runner's unit is the largest, so it is dealt first."""
+    """With pytest-xdist (``-n 2``, scripts/test.sh): each runner unit in one worker, every
+    other module whole in either (its module fixtures, an engine among them, built once). The
+    experiments, the longest unit, are dealt first; the engines last, so that a second cluster
+    starts only when the other worker has finished the modules that need no Ray."""
     from xdist.scheduler import LoadScopeScheduling
 
-    class RunnerTogether(LoadScopeScheduling):
+    class RunnerUnits(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.startswith(RUNNER_TESTS):
-                return RUNNER_TESTS
-            return super()._split_scope(nodeid)
+            module = nodeid.split("::", 1)[0]
+            return RUNNER_UNITS.get(module) or super()._split_scope(nodeid)
 
-    return RunnerTogether(config, log)
+        ordered = False
+
+        def _assign_work_unit(self, node: Any) -> None:
+            # The queue comes ordered by the number of tests, largest first: the first unit
+            # dealt puts the runner's two at its ends.
+            if not self.ordered:
+                rank = {FIRST_UNIT: 0, LAST_UNIT: 2}
+                units = sorted(self.workqueue.items(), key=lambda unit: rank.get(unit[0], 1))
+                self.workqueue.clear()
+                self.workqueue.update(units)
+                self.ordered = True
+            super()._assign_work_unit(node)
+
+    return RunnerUnits(config, log)
 
 
 @pytest.fixture(scope="session")

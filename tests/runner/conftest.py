@@ -1,4 +1,5 @@
-"""Runner fixtures: one local 2-node Ray cluster per test run.
+"""Runner fixtures: one local 2-node Ray cluster per test process (with pytest-xdist, one in
+each worker that runs a runner unit: tests/conftest.py).
 
 The cluster mirrors cluster.yaml: a head node with no CPUs for trials (the driver and the
 teacher pool live there) and a worker with 2 CPUs where trials and scoring actors run.
@@ -14,6 +15,8 @@ from pathlib import Path
 import pytest
 import ray
 from ray.cluster_utils import Cluster
+from ray.util.state import list_actors
+from ray.util.state.common import ActorState
 
 from ray_asd.runner.run import IDLE_WORKERS_LIVE
 
@@ -24,6 +27,13 @@ class LocalCluster:
     head_node_id: str
     worker_node_id: str
     worker_raylet_pid: int  # the parent of every worker process on the worker node
+
+    def actors(self, class_name: str | None = None) -> list[ActorState]:
+        """Every actor this cluster has had (alive or dead), of ``class_name`` if given. Asked
+        by address: with none, Ray's state API asks the cluster started last on this machine,
+        the other xdist worker's when both run a runner unit."""
+        filters = [("class_name", "=", class_name)] if class_name else None
+        return list_actors(address=self.address, filters=filters, detail=True, limit=10_000)
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,6 @@ import pandas as pd
 import psutil
 import pytest
 from mlflow import MlflowClient
-from ray.util.state import list_actors
 
 from ray_asd.cli import main
 from ray_asd.config import TrialConfig
@@ -164,7 +163,7 @@ def test_smoke_grid_writes_one_mlflow_run_per_trial(
 def test_scoring_actors_run_on_the_worker_node(
     smoke: tuple[Outcome, Path], ray_cluster: LocalCluster
 ) -> None:
-    scorers = [a for a in list_actors(detail=True, limit=10_000) if "StudentScorer" in a.class_name]
+    scorers = ray_cluster.actors("StudentScorer")
     assert scorers, "the trials answered on their scoring actors"
     assert {a.node_id for a in scorers} == {ray_cluster.worker_node_id}
 
@@ -276,11 +275,6 @@ def test_a_trial_that_keeps_failing_is_reported_and_the_others_finish(
     )
 
 
-def scorers() -> list[Any]:
-    """Every student scoring actor the cluster has had (alive or dead)."""
-    return list_actors(filters=[("class_name", "=", "StudentScorer")], detail=True, limit=10_000)
-
-
 def metrics(folder: Path, cell: str) -> pd.DataFrame:
     """A finished trial's per-step results (not its timings)."""
     columns = ["phase", "iteration", "accuracy", "n_synthetic", "teacher_tokens"]
@@ -300,7 +294,7 @@ def test_trials_on_a_shared_engine_resume_after_the_driver_is_stopped(
     answered on scoring actors of their own."""
     args = ["run", str(SMOKE), "--set", f"storage={tmp_path}", "--set", "name=resumed"]
     args += ["--set", "resources.scoring.shared=true"]
-    before = {a.actor_id for a in scorers()}
+    before = {a.actor_id for a in ray_cluster.actors("StudentScorer")}
     folder = tmp_path / "resumed"
     log = (tmp_path / "driver.log").open("wb")
     driver = subprocess.Popen(
@@ -324,7 +318,7 @@ def test_trials_on_a_shared_engine_resume_after_the_driver_is_stopped(
         assert items(folder, cell) == items(smoke[1], cell)
         pd.testing.assert_frame_equal(metrics(folder, cell), metrics(smoke[1], cell))
     # Each driver started one engine for the grid's one student, and no trial its own.
-    ours = [a for a in scorers() if a.actor_id not in before]
+    ours = [a for a in ray_cluster.actors("StudentScorer") if a.actor_id not in before]
     assert len(ours) == 2 and len({a.name for a in ours}) == 1  # two drivers, one name
     assert ours[0].name.startswith("resumed-") and "-student-" in ours[0].name
     client = MlflowClient(default_uri(tmp_path))

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
-from ray.util.state import list_actors
 
 from ray_asd.experiment import load_experiment
 from ray_asd.runner import Outcome, run_experiment
@@ -70,7 +69,7 @@ def test_the_trials_complete_and_log_their_teacher_compute_to_mlflow(
 
 def test_the_judge_pool_and_reward_actors_ran(on_ray: Outcome, ray_cluster: LocalCluster) -> None:
     assert on_ray.judge["cache_misses"] > 0
-    actors = list_actors(detail=True, limit=10_000)
+    actors = ray_cluster.actors()
     assert any("RewardScorer" in a.class_name for a in actors)
     judges = [a for a in actors if a.name and "-judge-" in a.name]
     assert judges and all(a.class_name == "CompletionEngine" for a in judges)
