@@ -73,8 +73,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         ordered = False
 
         def _assign_work_unit(self, node: Any) -> None:
-            # The queue comes ordered by the number of tests, largest first: the first unit
-            # dealt puts the runner's two at its ends.
+            # xdist's schedule() sorts the queue by tests per unit, largest first, then deals
+            # it: before the first unit is dealt, the experiments go to the front of the queue
+            # and the engines to its back (a stable sort keeps the rest as xdist ordered them).
             if not self.ordered:
                 rank = {FIRST_UNIT: 0, LAST_UNIT: 2}
                 units = sorted(self.workqueue.items(), key=lambda unit: rank.get(unit[0], 1))
